@@ -1,0 +1,21 @@
+# `make check` sets up .venv with the dev dependencies (once, or when pyproject.toml
+# changes) and runs the one gate: format, lint, types, import layers, tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: check install bench-validate
+
+$(VENV)/.dev-installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.dev-installed
+
+check: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/check
+
+bench-validate: install
+	$(BIN)/python bench/validate.py

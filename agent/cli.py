@@ -1,0 +1,66 @@
+"""The `cvsync` command line: subcommands, output formats and exit codes.
+
+Exit codes: 0 success, 1 findings (errors, or warnings with --strict), 2 usage or I/O errors.
+Bad input never produces a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import click
+
+from agent import __version__
+from agent.adapters.files import collect_spec_files
+from agent.errors import CvsyncError
+from agent.model import findings as rules
+from agent.pipeline.check import check_files
+from agent.pipeline.findings_render import render_json, render_text
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cvsync")
+def cvsync() -> None:
+    """GitOps for OpenShift's ClusterVersion: validate specs from git."""
+
+
+@cvsync.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Human-readable lines or one JSON document.",
+)
+@click.option("--strict", is_flag=True, help="Count warnings as errors.")
+def validate(paths: Sequence[str], output: str, strict: bool) -> None:
+    """Validate ClusterVersion specs in PATHS (files, or directories searched for
+    *.yaml, *.yml and *.json).
+
+    Prints `path:line:col: severity[rule]: message` with a hint for every problem.
+    Exits 0 when there are no errors, 1 when there are, 2 on usage or I/O errors.
+    """
+    collected = collect_spec_files(paths)
+    report = check_files(collected.contents, collected.problems)
+    if strict:
+        report = report.promoted()
+    click.echo(render_json(report) if output == "json" else render_text(report), nl=False)
+    if any(f.rule == rules.FILE_UNREADABLE.id for f in report.findings):
+        sys.exit(EXIT_USAGE)
+    sys.exit(EXIT_FINDINGS if report.errors else EXIT_OK)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the command line; cvsync's own errors become a one-line message and exit 2."""
+    try:
+        cvsync.main(args=list(argv) if argv is not None else None, prog_name="cvsync")
+    except CvsyncError as exc:
+        click.echo(f"cvsync: error: {exc.message}", err=True)
+        sys.exit(EXIT_USAGE)

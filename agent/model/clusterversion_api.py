@@ -1,0 +1,140 @@
+"""The ClusterVersion API as cvsync checks it: field shapes, enums and release tables.
+
+Pure data. A new OpenShift release is a one-line change here (a baseline set, a
+capability, a channel prefix); nothing else in cvsync lists these values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+API_GROUP = "config.openshift.io"
+API_VERSION = "config.openshift.io/v1"
+KIND = "ClusterVersion"
+LIST_KINDS = frozenset({"List", "ClusterVersionList"})
+OBJECT_NAME = "version"
+
+# spec.capabilities.baselineCapabilitySet (CRD enum).
+BASELINE_CAPABILITY_SETS = (
+    "None",
+    "v4.11",
+    "v4.12",
+    "v4.13",
+    "v4.14",
+    "v4.15",
+    "v4.16",
+    "v4.17",
+    "v4.18",
+    "vCurrent",
+)
+
+# spec.capabilities.additionalEnabledCapabilities items (CRD enum).
+CAPABILITIES = (
+    "openshift-samples",
+    "baremetal",
+    "marketplace",
+    "Console",
+    "Insights",
+    "Storage",
+    "CSISnapshot",
+    "NodeTuning",
+    "MachineAPI",
+    "Build",
+    "DeploymentConfig",
+    "ImageRegistry",
+    "OperatorLifecycleManager",
+    "CloudCredential",
+    "Ingress",
+    "CloudControllerManager",
+    "OperatorLifecycleManagerV1",
+)
+
+# Capabilities the CRD's CEL rules make depend on another one when the baseline is None.
+CAPABILITY_REQUIREMENTS: Mapping[str, str] = {"marketplace": "OperatorLifecycleManager"}
+
+# Channel names the update service publishes: `stable-4.15`, `eus-4.14`, OKD's `stable-scos-4`.
+CHANNEL_PREFIXES = ("stable", "fast", "candidate", "eus")
+OKD_CHANNEL_STREAMS = ("scos", "okd")
+
+# spec.desiredUpdate.architecture (CRD enum).
+ARCHITECTURES = ("Multi", "")
+
+# spec.overrides is a map list with these keys, in the CRD's order.
+OVERRIDE_KEYS = ("kind", "group", "namespace", "name")
+
+# metadata fields the API server owns; a desired spec may carry them (copied from
+# `oc get -o yaml`), but they are never applied.
+SERVER_OWNED_METADATA = frozenset(
+    {
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "managedFields",
+        "selfLink",
+    }
+)
+USER_METADATA = frozenset({"name", "labels", "annotations", "namespace", "generateName"})
+USER_METADATA_EXTRA = frozenset({"finalizers", "ownerReferences"})
+
+JsonType = Literal["string", "boolean", "integer", "object", "array"]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldShape:
+    """The schema of one field: its JSON type and, for objects and arrays, what is inside."""
+
+    type: JsonType
+    fields: Mapping[str, FieldShape] = field(default_factory=dict)
+    required: tuple[str, ...] = ()
+    items: FieldShape | None = None
+
+
+_STRING = FieldShape("string")
+_BOOLEAN = FieldShape("boolean")
+
+SPEC_SHAPE = FieldShape(
+    "object",
+    fields={
+        "capabilities": FieldShape(
+            "object",
+            fields={
+                "additionalEnabledCapabilities": FieldShape("array", items=_STRING),
+                "baselineCapabilitySet": _STRING,
+            },
+        ),
+        "channel": _STRING,
+        "clusterID": _STRING,
+        "desiredUpdate": FieldShape(
+            "object",
+            fields={
+                "architecture": _STRING,
+                "force": _BOOLEAN,
+                "image": _STRING,
+                "version": _STRING,
+            },
+        ),
+        "overrides": FieldShape(
+            "array",
+            items=FieldShape(
+                "object",
+                fields={
+                    "group": _STRING,
+                    "kind": _STRING,
+                    "name": _STRING,
+                    "namespace": _STRING,
+                    "unmanaged": _BOOLEAN,
+                },
+                required=("group", "kind", "name", "namespace", "unmanaged"),
+            ),
+        ),
+        "upstream": _STRING,
+    },
+    required=("clusterID",),
+)
+
+TOP_LEVEL_FIELDS = ("apiVersion", "kind", "metadata", "spec", "status")

@@ -1,0 +1,55 @@
+"""One validation run over many files: parse, validate each document, then the fleet check.
+
+Pure: file contents in, a CheckReport out; reading the files is the caller's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from agent.model.documents import ManifestDocument
+from agent.model.findings import Finding, Severity
+from agent.pipeline.fleet import check_fleet
+from agent.pipeline.parse import parse_file
+from agent.pipeline.validate import validate_document
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    files: int
+    documents: tuple[ManifestDocument, ...]
+    findings: tuple[Finding, ...]
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.severity is Severity.ERROR)
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for f in self.findings if f.severity is Severity.WARNING)
+
+    def promoted(self) -> CheckReport:
+        """The same report with every warning counted as an error (`--strict`)."""
+        return replace(
+            self, findings=tuple(replace(f, severity=Severity.ERROR) for f in self.findings)
+        )
+
+
+def check_files(
+    contents: Iterable[tuple[str, bytes]], read_problems: Iterable[Finding] = ()
+) -> CheckReport:
+    """Validate every (display path, bytes) pair, plus problems met while reading files."""
+    findings = list(read_problems)
+    documents: list[ManifestDocument] = []
+    files = 0
+    for path, data in contents:
+        files += 1
+        parsed = parse_file(data, path)
+        findings.extend(parsed.findings)
+        for doc in parsed.documents:
+            documents.append(doc)
+            findings.extend(validate_document(doc))
+    findings.extend(check_fleet(documents))
+    findings.sort(key=lambda f: f.sort_key)
+    return CheckReport(files, tuple(documents), tuple(findings))

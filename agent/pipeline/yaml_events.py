@@ -1,0 +1,244 @@
+"""Build plain JSON-like data from a YAML event stream, recording where every field sits.
+
+Pure. Works from ruamel.yaml's parser events (libyaml-backed when ruamel.yaml.clib is
+installed) with an explicit stack, so hostile nesting or alias bombs end in a located
+error instead of a crash, and duplicate keys are caught with both positions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from agent.model.source import FieldPath, Position
+
+MAX_DEPTH = 64
+MAX_EXPANDED_NODES = 100_000
+
+_CORE_TAG = "tag:yaml.org,2002:"
+_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
+_BOOL_TRUE = frozenset({"true", "True", "TRUE"})
+_BOOL_FALSE = frozenset({"false", "False", "FALSE"})
+_INT = re.compile(r"^[-+]?[0-9]+$")
+_INT_OCT = re.compile(r"^0o[0-7]+$")
+_INT_HEX = re.compile(r"^0x[0-9a-fA-F]+$")
+_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+_FLOAT_INF = re.compile(r"^[-+]?\.(?:inf|Inf|INF)$")
+_FLOAT_NAN = re.compile(r"^\.(?:nan|NaN|NAN)$")
+
+
+class Mark(Protocol):
+    line: int
+    column: int
+
+
+class YamlStructureError(Exception):
+    """A document the decoder must refuse; carries the rule kind and a 1-based position."""
+
+    def __init__(self, kind: str, message: str, where: Position) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.where = where
+
+
+@dataclass
+class BuiltDocument:
+    body: Any
+    keys: dict[FieldPath, Position]
+    values: dict[FieldPath, Position]
+    start: Position
+    duplicate_keys: list[tuple[str, Position, Position]] = field(default_factory=list)
+
+
+@dataclass
+class _Frame:
+    container: dict[str, Any] | list[Any]
+    path: FieldPath
+    anchor: str | None
+    size: int = 1
+    pending_key: str | None = None
+    seen_keys: dict[str, Position] = field(default_factory=dict)
+
+
+def _position(mark: Mark) -> Position:
+    return Position(mark.line + 1, mark.column + 1)
+
+
+def resolve_scalar(value: str, tag: str | None, plain: bool, where: Position) -> Any:
+    """Give a scalar its YAML 1.2 core-schema type; quoted scalars and timestamps stay text."""
+    if tag in (None, "!"):
+        if not plain or tag == "!":
+            return value
+        if _NULL.match(value):
+            return None
+        if value in _BOOL_TRUE:
+            return True
+        if value in _BOOL_FALSE:
+            return False
+        if _INT.match(value):
+            return int(value)
+        if _INT_OCT.match(value):
+            return int(value[2:], 8)
+        if _INT_HEX.match(value):
+            return int(value[2:], 16)
+        if _FLOAT.match(value):
+            return float(value)
+        if _FLOAT_INF.match(value):
+            return float("-inf") if value.startswith("-") else float("inf")
+        if _FLOAT_NAN.match(value):
+            return float("nan")
+        return value
+    short = tag.removeprefix(_CORE_TAG)
+    try:
+        if short in ("str", "timestamp"):
+            return value
+        if short == "int":
+            return int(value, 0)
+        if short == "float":
+            return float(value)
+        if short == "bool":
+            return value.lower() == "true"
+        if short == "null":
+            return None
+    except ValueError as exc:
+        raise YamlStructureError("syntax", f"{value!r} is not a valid !!{short}", where) from exc
+    raise YamlStructureError(
+        "unsupported", f"the tag {tag} is not supported in Kubernetes manifests", where
+    )
+
+
+class _DocumentBuilder:
+    def __init__(self, start: Position) -> None:
+        self.doc = BuiltDocument(None, {}, {}, start)
+        self.stack: list[_Frame] = []
+        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.expanded = 0
+
+    def _child_path(self, where: Position) -> FieldPath:
+        """Path of the value about to be added, recording its position on the way."""
+        if not self.stack:
+            self.doc.values[()] = where
+            return ()
+        top = self.stack[-1]
+        if isinstance(top.container, list):
+            path = (*top.path, len(top.container))
+            self.doc.keys[path] = where
+        else:
+            assert top.pending_key is not None
+            path = (*top.path, top.pending_key)
+        self.doc.values[path] = where
+        return path
+
+    def _add(self, value: Any, size: int, anchor: str | None) -> None:
+        self.expanded += size
+        if self.expanded > MAX_EXPANDED_NODES:
+            raise YamlStructureError(
+                "alias",
+                f"aliases expand this document beyond {MAX_EXPANDED_NODES:,} nodes",
+                self.doc.start,
+            )
+        if anchor is not None:
+            self.anchors[anchor] = (value, size)
+        if not self.stack:
+            self.doc.body = value
+            return
+        top = self.stack[-1]
+        top.size += size
+        if isinstance(top.container, list):
+            top.container.append(value)
+        else:
+            assert top.pending_key is not None
+            top.container[top.pending_key] = value
+            top.pending_key = None
+
+    def _expects_key(self) -> bool:
+        return (
+            bool(self.stack)
+            and isinstance(self.stack[-1].container, dict)
+            and (self.stack[-1].pending_key is None)
+        )
+
+    def _take_key(self, text: str, where: Position) -> None:
+        top = self.stack[-1]
+        if text == "<<":
+            raise YamlStructureError(
+                "unsupported", "merge keys (<<) are not supported; write the fields out", where
+            )
+        first = top.seen_keys.get(text)
+        if first is not None:
+            self.doc.duplicate_keys.append((text, first, where))
+        top.seen_keys[text] = where
+        path = (*top.path, text)
+        self.doc.keys[path] = where
+        top.pending_key = text
+
+    def scalar(self, event: Any) -> None:
+        where = _position(event.start_mark)
+        plain = event.style in (None, "")
+        if self._expects_key():
+            # Keys stay as written: the Kubernetes decoder turns every key into a string.
+            self._take_key(event.value, where)
+            return
+        self._child_path(where)
+        self._add(resolve_scalar(event.value, event.tag, plain, where), 1, event.anchor)
+
+    def alias(self, event: Any) -> None:
+        where = _position(event.start_mark)
+        if self._expects_key():
+            raise YamlStructureError("unsupported", "an alias cannot be a mapping key", where)
+        if any(frame.anchor == event.anchor for frame in self.stack):
+            raise YamlStructureError(
+                "alias", f"the alias *{event.anchor} refers to a node that contains it", where
+            )
+        if event.anchor not in self.anchors:
+            raise YamlStructureError("syntax", f"the alias *{event.anchor} is undefined", where)
+        self._child_path(where)
+        value, size = self.anchors[event.anchor]
+        self._add(value, size, None)
+
+    def open(self, event: Any, container: dict[str, Any] | list[Any]) -> None:
+        where = _position(event.start_mark)
+        if self._expects_key():
+            raise YamlStructureError("unsupported", "mapping keys must be scalars (strings)", where)
+        tag = event.tag
+        if tag not in (None, "!", f"{_CORE_TAG}map", f"{_CORE_TAG}seq"):
+            raise YamlStructureError(
+                "unsupported", f"the tag {tag} is not supported in Kubernetes manifests", where
+            )
+        if len(self.stack) >= MAX_DEPTH:
+            raise YamlStructureError(
+                "syntax", f"the document nests deeper than {MAX_DEPTH} levels", where
+            )
+        path = self._child_path(where)
+        self.stack.append(_Frame(container, path, event.anchor))
+
+    def close(self) -> None:
+        frame = self.stack.pop()
+        self._add(frame.container, frame.size, frame.anchor)
+
+
+def build_documents(events: Iterable[Any]) -> Iterator[BuiltDocument]:
+    """Yield one BuiltDocument per YAML document; raise YamlStructureError on refusal."""
+    builder: _DocumentBuilder | None = None
+    for event in events:
+        name = type(event).__name__
+        if name == "DocumentStartEvent":
+            builder = _DocumentBuilder(_position(event.start_mark))
+        elif builder is None:
+            continue
+        elif name == "ScalarEvent":
+            builder.scalar(event)
+        elif name == "MappingStartEvent":
+            builder.open(event, {})
+        elif name == "SequenceStartEvent":
+            builder.open(event, [])
+        elif name in ("MappingEndEvent", "SequenceEndEvent"):
+            builder.close()
+        elif name == "AliasEvent":
+            builder.alias(event)
+        elif name == "DocumentEndEvent":
+            yield builder.doc
+            builder = None
