@@ -50,7 +50,7 @@ class PositionMap:
         return self._nearest(self.values, path)
 
     def _nearest(self, table: Mapping[FieldPath, Position], path: FieldPath) -> Position:
-        for length in range(len(path), 0, -1):
+        for length in range(len(path), -1, -1):
             found = table.get(path[:length])
             if found is not None:
                 return found

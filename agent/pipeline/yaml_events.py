@@ -167,6 +167,10 @@ class _DocumentBuilder:
             raise YamlStructureError(
                 "unsupported", "merge keys (<<) are not supported; write the fields out", where
             )
+        if len(self.stack) == 1 and not top.seen_keys:
+            # libyaml marks a root block mapping after `---` at the separator's line;
+            # the first key is where a reader sees the object start.
+            self.doc.values[()] = where
         first = top.seen_keys.get(text)
         if first is not None:
             self.doc.duplicate_keys.append((text, first, where))

@@ -1,0 +1,190 @@
+"""Parsing keeps every field's position and refuses hostile input with located findings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import corpus_path
+from spec_text import HEADER
+
+from agent.pipeline.parse import MAX_FILE_BYTES, parse_file, parse_text
+
+
+def _rules(text: str) -> list[tuple[str, int, int]]:
+    parsed = parse_text(text, "f.yaml")
+    return [(f.rule, f.location.line, f.location.column) for f in parsed.findings]
+
+
+def test_every_key_and_value_keeps_its_one_based_line_and_column() -> None:
+    text = HEADER + "  overrides:\n  - kind: Deployment\n    name: x\n"
+    [doc] = parse_text(text, "f.yaml").documents
+    assert doc.positions.key(("spec", "clusterID")).line == 6
+    assert doc.positions.value(("spec", "clusterID")).column == 14
+    assert str(doc.at_key(("spec", "overrides", 0, "name"))) == "f.yaml:9:5"
+    assert str(doc.at_value(("spec", "overrides", 0))) == "f.yaml:8:5"
+    assert doc.body["spec"]["overrides"] == [{"kind": "Deployment", "name": "x"}]
+
+
+def test_a_missing_path_falls_back_to_its_nearest_parent() -> None:
+    [doc] = parse_text(HEADER, "f.yaml").documents
+    assert str(doc.at_key(("spec", "desiredUpdate", "version"))) == "f.yaml:5:1"
+
+
+def test_values_are_plain_python_types() -> None:
+    text = HEADER + "  desiredUpdate:\n    force: true\n    version: 4.16.3\n"
+    [doc] = parse_text(text, "f.yaml").documents
+    update = doc.body["spec"]["desiredUpdate"]
+    assert type(update["force"]) is bool
+    assert type(update["version"]) is str
+    assert type(doc.body["spec"]) is dict
+
+
+def test_a_multi_document_file_yields_each_document_with_its_index() -> None:
+    other = HEADER.replace("5e65da93", "6e65da93")
+    parsed = parse_text(HEADER + "---\n" + other, "f.yaml")
+    assert [d.index for d in parsed.documents] == [0, 1]
+    assert parsed.documents[1].positions.key(("spec", "clusterID")).line == 13
+
+
+def test_empty_documents_between_separators_are_skipped() -> None:
+    parsed = parse_text("---\n---\n" + HEADER + "---\n", "f.yaml")
+    assert len(parsed.documents) == 1
+    assert parsed.findings == ()
+
+
+def test_json_files_parse_with_positions() -> None:
+    body = {
+        "apiVersion": "config.openshift.io/v1",
+        "kind": "ClusterVersion",
+        "metadata": {"name": "version"},
+        "spec": {"clusterID": "5e65da93-4167-4f1e-9571-f99963cda23e"},
+    }
+    [doc] = parse_text(json.dumps(body, indent=2), "cv.json").documents
+    assert doc.body == body
+    assert str(doc.at_value(("spec", "clusterID"))) == "cv.json:8:18"
+
+
+def test_a_kind_list_wrapper_yields_its_cluster_versions_with_absolute_positions() -> None:
+    item = "".join(f"  {line}\n" if line else "\n" for line in HEADER.splitlines())
+    text = (
+        "apiVersion: v1\nkind: List\nitems:\n- "
+        + item.lstrip()
+        + "metadata:\n  resourceVersion: ''\n"
+    )
+    parsed = parse_text(text, "list.yaml")
+    [doc] = parsed.documents
+    assert (doc.index, doc.item, doc.label) == (0, 0, "document 1, item 1")
+    assert str(doc.at_value(("spec", "clusterID"))) == "list.yaml:9:16"
+
+
+def test_a_list_item_of_another_kind_is_named_by_document_and_item() -> None:
+    text = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n"
+    assert _rules(text) == [("document-other-kind", 4, 3)]
+    assert "document 1, item 1 is a ConfigMap" in parse_text(text, "f").findings[0].message
+
+
+def test_a_document_of_another_kind_names_the_file_and_document_index() -> None:
+    text = HEADER + "---\napiVersion: v1\nkind: ConfigMap\n"
+    parsed = parse_text(text, "mixed.yaml")
+    assert len(parsed.documents) == 1
+    [finding] = parsed.findings
+    assert (finding.rule, str(finding.location)) == ("document-other-kind", "mixed.yaml:9:7")
+    assert "document 2 is a ConfigMap (v1)" in finding.message
+
+
+def test_a_document_that_is_not_a_mapping_is_refused() -> None:
+    assert _rules("- a\n- b\n") == [("document-not-mapping", 1, 1)]
+
+
+def test_unquoted_and_quoted_timestamps_stay_text_exactly_as_written() -> None:
+    text = HEADER.replace(
+        "  name: version\n",
+        "  name: version\n  annotations:\n    a: 2024-08-01T08:27:45Z\n    b: '2024-08-01'\n",
+    )
+    [doc] = parse_text(text, "f.yaml").documents
+    assert doc.body["metadata"]["annotations"] == {"a": "2024-08-01T08:27:45Z", "b": "2024-08-01"}
+
+
+def test_duplicate_keys_are_refused_with_both_positions() -> None:
+    text = HEADER + "  channel: stable-4.15\n  channel: stable-4.16\n"
+    parsed = parse_text(text, "f.yaml")
+    assert parsed.documents == ()
+    [finding] = parsed.findings
+    assert (finding.rule, str(finding.location)) == ("yaml-duplicate-key", "f.yaml:8:3")
+    assert "line 7, column 3" in finding.message
+
+
+def test_files_over_one_mebibyte_are_refused_unread() -> None:
+    data = b"# " + b"x" * MAX_FILE_BYTES + b"\n"
+    [finding] = parse_file(data, "big.yaml").findings
+    assert (finding.rule, str(finding.location)) == ("file-too-large", "big.yaml:1:1")
+
+
+def test_non_utf8_bytes_are_located() -> None:
+    data = HEADER.encode() + b"  channel: stable-\xe94.16\n"
+    [finding] = parse_file(data, "latin1.yaml").findings
+    assert (finding.rule, str(finding.location)) == ("file-not-utf8", "latin1.yaml:7:19")
+
+
+def test_a_utf8_byte_order_mark_is_accepted() -> None:
+    parsed = parse_file(b"\xef\xbb\xbf" + HEADER.encode(), "bom.yaml")
+    assert len(parsed.documents) == 1
+    assert parsed.findings == ()
+
+
+def test_an_alias_bomb_is_refused_without_expanding_it() -> None:
+    levels = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    for n in range(1, 10):
+        levels.append(f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 10)}]")
+    assert _rules("\n".join(levels) + "\n") == [("yaml-alias-expansion", 1, 1)]
+
+
+def test_a_small_alias_is_expanded_normally() -> None:
+    text = HEADER + "  channel: &c stable-4.16\nmetadata2: *c\n"
+    [doc] = parse_text(text, "f.yaml").documents
+    assert doc.body["metadata2"] == "stable-4.16"
+
+
+def test_a_recursive_alias_is_refused() -> None:
+    assert _rules("a: &a [1, *a]\n") == [("yaml-alias-expansion", 1, 11)]
+
+
+def test_hostile_nesting_is_refused_without_a_crash() -> None:
+    # libyaml's composer recurses in C; cvsync reads events with its own stack instead.
+    assert _rules("[" * 200_000 + "]" * 200_000) == [("yaml-syntax", 1, 65)]
+    assert _rules("- " * 200_000 + "x\n")[0][0] == "yaml-syntax"
+
+
+def test_merge_keys_are_refused_with_advice() -> None:
+    assert _rules("base: &b {a: 1}\nother:\n  <<: *b\n") == [("yaml-unsupported", 3, 3)]
+
+
+def test_custom_tags_are_refused() -> None:
+    assert _rules("a: !vault secret\n") == [("yaml-unsupported", 1, 4)]
+
+
+def test_a_syntax_error_is_located() -> None:
+    assert _rules(HEADER + "  channel: [stable\n") == [("yaml-syntax", 8, 1)]
+
+
+def test_a_syntax_error_keeps_the_documents_before_it() -> None:
+    parsed = parse_text(HEADER + "---\na: [\n", "f.yaml")
+    assert len(parsed.documents) == 1
+    assert [f.rule for f in parsed.findings] == ["yaml-syntax"]
+
+
+def test_an_empty_file_is_a_warning() -> None:
+    assert _rules("# nothing here\n") == [("file-empty", 1, 1)]
+
+
+@pytest.mark.corpus
+def test_the_list_wrapped_corpus_object_parses_as_one_item() -> None:
+    path = corpus_path(
+        "clusterversions", "4.16.0-ec.3-failing-mco-degraded-74-history-oc-get-list.yaml"
+    )
+    parsed = parse_file(path.read_bytes(), path.name)
+    [doc] = parsed.documents
+    assert (doc.index, doc.item) == (0, 0)
+    assert doc.body["spec"]["clusterID"] == "f56f7197-9910-4e94-ac77-c25c125751f2"
+    assert doc.at_value(("spec", "clusterID")).line > 1
