@@ -8,6 +8,7 @@ import pytest
 from conftest import corpus_path
 from spec_text import HEADER
 
+from agent.pipeline import parse as parse_module
 from agent.pipeline.parse import MAX_FILE_BYTES, parse_file, parse_text
 
 
@@ -188,3 +189,25 @@ def test_the_list_wrapped_corpus_object_parses_as_one_item() -> None:
     assert (doc.index, doc.item) == (0, 0)
     assert doc.body["spec"]["clusterID"] == "f56f7197-9910-4e94-ac77-c25c125751f2"
     assert doc.at_value(("spec", "clusterID")).line > 1
+
+
+def test_the_pure_python_parser_gives_the_same_documents_and_findings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    texts = [
+        HEADER + "  overrides:\n  - kind: Deployment\n    name: x\n",
+        HEADER + "---\napiVersion: v1\nkind: ConfigMap\n",
+        HEADER + "  channel: a\n  channel: b\n",
+        "a: &a [1, *a]\n",
+        "[" * 100 + "]" * 100,
+        HEADER + "  channel: [stable\n",
+    ]
+    with_libyaml = [parse_text(text, "f.yaml") for text in texts]
+    monkeypatch.setattr(parse_module, "_LibyamlLoader", None)
+    pure = [parse_text(text, "f.yaml") for text in texts]
+    for fast, slow in zip(with_libyaml, pure, strict=True):
+        assert [d.body for d in fast.documents] == [d.body for d in slow.documents]
+        assert [d.positions for d in fast.documents] == [d.positions for d in slow.documents]
+        assert [(f.rule, f.location) for f in fast.findings] == [
+            (f.rule, f.location) for f in slow.findings
+        ]

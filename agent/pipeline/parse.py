@@ -8,6 +8,7 @@ findings instead of exceptions.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -20,6 +21,14 @@ from agent.model.findings import Finding
 from agent.model.source import FieldPath, Position, PositionMap, SourceLocation
 from agent.pipeline.yaml_events import BuiltDocument, YamlStructureError, build_documents
 
+_LibyamlLoader: type[Any] | None
+try:
+    from ruamel.yaml.cyaml import CBaseLoader
+
+    _LibyamlLoader = CBaseLoader
+except ImportError:  # ruamel.yaml.clib is absent (PyPy, say): the pure-Python parser
+    _LibyamlLoader = None
+
 MAX_FILE_BYTES = 1024 * 1024
 _UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -30,12 +39,21 @@ _STRUCTURE_RULES = {
 }
 
 
-def _new_parser() -> YAML:
-    # typ="safe" picks ruamel.yaml's libyaml-backed parser when ruamel.yaml.clib is present.
-    return YAML(typ="safe")
+def yaml_events(text: str) -> Iterator[Any]:
+    """Parser events for `text`: libyaml's parser when ruamel.yaml.clib is installed.
 
-
-_PARSER = _new_parser()
+    A fresh parser per call: ruamel.yaml's YAML object keeps per-call state (and grows a
+    list with every call), so it is neither thread-safe nor fit for a long-running agent.
+    """
+    if _LibyamlLoader is None:
+        yield from YAML(typ="safe", pure=True).parse(text)
+        return
+    loader = _LibyamlLoader(text)
+    try:
+        while loader.check_event():
+            yield loader.get_event()
+    finally:
+        loader.dispose()
 
 
 def decode_utf8(data: bytes, file: str) -> tuple[str | None, Finding | None]:
@@ -79,7 +97,7 @@ def parse_text(text: str, file: str) -> ParsedFile:
     found: list[Finding] = []
     seen_any = False
     try:
-        for index, built in enumerate(build_documents(_PARSER.parse(text))):
+        for index, built in enumerate(build_documents(yaml_events(text))):
             seen_any = True
             found.extend(_duplicate_key_findings(built, file))
             if built.duplicate_keys or built.body is None:
