@@ -386,6 +386,11 @@ def test_override_fields_are_required_and_typed() -> None:
             "    baselineCapabilitySet: v4.11\n    additionalEnabledCapabilities: [marketplace]\n",
             [],
         ),
+        (
+            "    additionalEnabledCapabilities: [marketplace, OperatorLifecycleManager]\n",
+            [("capability-requires", 8, 37)],
+        ),
+        ("    additionalEnabledCapabilities: [baremetal]\n", []),
     ],
     ids=[
         "known-baseline",
@@ -396,6 +401,8 @@ def test_override_fields_are_required_and_typed() -> None:
         "marketplace-with-olm",
         "marketplace-without-baseline",
         "marketplace-with-v4.11",
+        "marketplace-and-olm-without-baseline",
+        "other-capability-without-baseline",
     ],
 )
 def test_capabilities_follow_the_crd(caps: str, expected: list[tuple[str, int, int]]) -> None:

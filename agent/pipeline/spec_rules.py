@@ -297,28 +297,36 @@ def _capabilities(doc: ManifestDocument, caps: dict[str, Any], out: list[Finding
                 )
             )
     for needs, required in CAPABILITY_REQUIREMENTS.items():
-        if needs in additional and required not in additional:
-            _capability_requirement(doc, needs, required, baseline, out)
+        problem = _capability_requirement(doc, needs, required, baseline, additional)
+        if problem is not None:
+            out.append(problem)
 
 
 def _capability_requirement(
-    doc: ManifestDocument, needs: str, required: str, baseline: Any, out: list[Finding]
-) -> None:
+    doc: ManifestDocument,
+    needs: str,
+    required: str,
+    baseline: Any,
+    additional: list[Any],
+) -> Finding | None:
     """The CRD's CEL rule: with baseline None, `needs` requires `required`.
 
     The rule reads baselineCapabilitySet without checking it is set, so when it is absent
-    the API server cannot evaluate the rule and rejects the object as well.
+    the API server cannot evaluate the rule and rejects the object, whatever else is listed.
     """
-    if baseline is not None and baseline != "None":
-        return
-    index = doc.body["spec"]["capabilities"]["additionalEnabledCapabilities"].index(needs)
-    where = doc.at_value(("spec", "capabilities", "additionalEnabledCapabilities", index))
+    if needs not in additional:
+        return None
+    if baseline is not None and (baseline != "None" or required in additional):
+        return None
+    where = doc.at_value(
+        ("spec", "capabilities", "additionalEnabledCapabilities", additional.index(needs))
+    )
     if baseline is None:
         message = (
             f"{needs} is enabled but baselineCapabilitySet is not set: the API server's "
             f"rule for {needs} reads it and rejects the object when it is absent"
         )
-        hint = f"set baselineCapabilitySet (vCurrent includes {required}), or add {required}"
+        hint = f"set baselineCapabilitySet explicitly (vCurrent includes {required})"
     else:
         message = (
             f"the {needs} capability requires the {required} capability, which is not "
@@ -328,8 +336,6 @@ def _capability_requirement(
             f"add {required} to additionalEnabledCapabilities (the API server accepts its "
             "absence only when the live cluster already has it enabled implicitly)"
         )
-    out.append(
-        rules.CAPABILITY_REQUIRES.at(
-            where, message, hint, ".spec.capabilities.additionalEnabledCapabilities"
-        )
+    return rules.CAPABILITY_REQUIRES.at(
+        where, message, hint, ".spec.capabilities.additionalEnabledCapabilities"
     )
