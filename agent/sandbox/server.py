@@ -1,0 +1,381 @@
+"""The sandbox API server: aiohttp on 127.0.0.1 speaking the Kubernetes wire protocol for
+ClusterVersion, Lease, Event and Namespace, with authentication, authorization, watches,
+fault injection and request accounting.
+
+I/O: an HTTP(S) listener; the verbs themselves live in `handlers`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import ssl
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from agent.sandbox import discovery, openapi, statuses, tables
+from agent.sandbox.access import ADMIN_USER, AccessControl, AccessRequest, Identity
+from agent.sandbox.admission import warning_header
+from agent.sandbox.crd_schema import FeatureSet
+from agent.sandbox.faults import Faults
+from agent.sandbox.handlers import APPLY_PATCH, Api, WriteOptions, WriteResult
+from agent.sandbox.kubeconfig import write_kubeconfig
+from agent.sandbox.resources import NAMESPACES, ResourceType
+from agent.sandbox.routing import Target, field_selector_name, parse_resource_path
+from agent.sandbox.statuses import ApiError
+from agent.sandbox.store import ResourceVersionGoneError, Store
+from agent.sandbox.tls import SandboxPki, create_pki, identity_from_peer_certificate
+from agent.sandbox.watching import stream_watch
+
+DEFAULT_NAMESPACES = ("default", "kube-system", "openshift-cluster-version", "cvsync")
+_UNAUTHENTICATED_PATHS = frozenset({"/healthz", "/readyz", "/livez", "/version"})
+_DRY_RUN_VALUES = ("", "All")
+_FIELD_VALIDATION_VALUES = ("", "Strict", "Warn", "Ignore")
+
+
+@dataclass
+class SandboxOptions:
+    host: str = "127.0.0.1"
+    port: int = 0
+    tls: bool = True
+    state_dir: Path | None = None
+    work_dir: Path | None = None
+    feature_set: FeatureSet = "Default"
+    bookmark_interval: float = 60.0
+    watch_window: int = 1000
+    default_watch_timeout: float = 1800.0
+    extra_namespaces: tuple[str, ...] = field(default_factory=tuple)
+
+
+class Sandbox:
+    """A running sandbox API server; use as `async with Sandbox(options) as sandbox:`."""
+
+    def __init__(self, options: SandboxOptions | None = None) -> None:
+        self.options = options or SandboxOptions()
+        self._temp: tempfile.TemporaryDirectory[str] | None = None
+        if self.options.work_dir is None:
+            self._temp = tempfile.TemporaryDirectory(prefix="cvsync-sandbox-")
+            self.work_dir = Path(self._temp.name)
+        else:
+            self.work_dir = self.options.work_dir
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(self.options.state_dir, self.options.watch_window)
+        self.api = Api(self.store, self.options.feature_set)
+        self.access = AccessControl()
+        self.faults = Faults()
+        self.admin_token = secrets.token_urlsafe(24)
+        self.access.add_user(ADMIN_USER, self.admin_token)
+        self.pki: SandboxPki | None = (
+            create_pki(self.work_dir / "pki") if self.options.tls else None
+        )
+        self.port = self.options.port
+        self._runner: web.AppRunner | None = None
+        self._seed_namespaces()
+
+    # Lifecycle.
+    async def __aenter__(self) -> Sandbox:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+        if self._temp is not None:
+            self._temp.cleanup()
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=3 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(
+            self._runner, self.options.host, self.port, ssl_context=self._ssl_context()
+        )
+        await site.start()
+        server = site._server
+        assert isinstance(server, asyncio.base_events.Server)
+        self.port = server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        self.store.end_all_watches()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def restart(self) -> None:
+        """Stop and start on the same port, keeping every object and the resourceVersion."""
+        await self.stop()
+        await self.start()
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.options.tls else "http"
+        return f"{scheme}://{self.options.host}:{self.port}"
+
+    def kubeconfig(self, path: Path | None = None, *, user: str = ADMIN_USER) -> Path:
+        """Write a kubeconfig for `user` (a bearer token) and return its path."""
+        token = next((t for t, who in self.access.tokens.items() if who.user == user), None)
+        if token is None:
+            token = secrets.token_urlsafe(24)
+            self.access.tokens[token] = Identity(user)
+            self.access.rules.setdefault(user, ())
+        target = path or self.work_dir / f"kubeconfig-{user}"
+        ca = self.pki.ca.cert if self.pki is not None else None
+        return write_kubeconfig(target, self.url, token=token, ca_file=ca)
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        if self.pki is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.pki.server.cert, self.pki.server.key)
+        context.load_verify_locations(self.pki.ca.cert)
+        context.verify_mode = ssl.CERT_OPTIONAL
+        return context
+
+    def _seed_namespaces(self) -> None:
+        for name in (*DEFAULT_NAMESPACES, *self.options.extra_namespaces):
+            key = self.api.key(NAMESPACES, "", name)
+            if self.store.get(key) is None:
+                self.store.put(
+                    key,
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Namespace",
+                        "metadata": {
+                            "name": name,
+                            "uid": secrets.token_hex(16),
+                            "creationTimestamp": self.api.clock(),
+                        },
+                        "spec": {"finalizers": ["kubernetes"]},
+                        "status": {"phase": "Active"},
+                    },
+                )
+
+    # Requests.
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            return await self._serve(request)
+        except ApiError as exc:
+            return _json(exc.body, exc.code, exc.headers)
+
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
+        path = request.path.rstrip("/") or "/"
+        if path in ("/healthz", "/readyz", "/livez"):
+            return web.Response(text="ok")
+        identity = self._authenticate(request)
+        if path == "/version":
+            return _json(discovery.version_info())
+        if identity is None:
+            raise statuses.unauthorized()
+        document = self._discovery(path)
+        if document is not None:
+            return _json(document)
+        target = parse_resource_path(path)
+        if target is None:
+            raise ApiError(
+                statuses.status(404, "NotFound", "the server could not find the requested resource")
+            )
+        verb = _verb(request, target)
+        resource = target.resource.plural + (f"/{target.subresource}" if target.subresource else "")
+        self.faults.count(verb, resource, identity.user)
+        await self._inject_faults(request, verb, resource)
+        self._authorize(identity, verb, target, resource)
+        if verb not in target.resource.verbs and verb not in ("get", "patch", "update"):
+            raise statuses.method_not_allowed(request.method)
+        return await self._dispatch(request, verb, target)
+
+    def _authenticate(self, request: web.Request) -> Identity | None:
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            return self.access.authenticate_token(header.removeprefix("Bearer ").strip())
+        transport = request.transport
+        peer = transport.get_extra_info("peercert") if transport is not None else None
+        found = identity_from_peer_certificate(peer)
+        return Identity(found[0], found[1]) if found else None
+
+    def _authorize(self, identity: Identity, verb: str, target: Target, resource: str) -> None:
+        ask = AccessRequest(verb, target.resource.group, resource, target.namespace, target.name)
+        if not self.access.authorize(identity, ask):
+            raise statuses.forbidden(
+                target.resource, target.name, self.access.describe(identity, ask)
+            )
+
+    async def _inject_faults(self, request: web.Request, verb: str, resource: str) -> None:
+        rule = self.faults.take(verb, resource)
+        if rule is None:
+            return
+        if rule.action == "delay":
+            await asyncio.sleep(rule.delay_seconds)
+        elif rule.action == "reset":
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError
+        else:
+            raise statuses.injected(rule.status, rule.retry_after)
+
+    def _discovery(self, path: str) -> dict[str, Any] | None:
+        parts = [part for part in path.split("/") if part]
+        if parts == ["api"]:
+            return discovery.core_versions(f"{self.options.host}:{self.port}")
+        if parts == ["api", "v1"]:
+            return discovery.resource_list("", "v1")
+        if parts == ["apis"]:
+            return discovery.api_groups()
+        if parts == ["openapi", "v3"]:
+            return openapi.root_index()
+        if parts[:2] == ["openapi", "v3"]:
+            return openapi.document_for("/".join(parts[2:]))
+        if len(parts) == 2 and parts[0] == "apis":
+            return discovery.api_group(parts[1])
+        if len(parts) == 3 and parts[0] == "apis":
+            return discovery.resource_list(parts[1], parts[2])
+        return None
+
+    async def _dispatch(
+        self, request: web.Request, verb: str, target: Target
+    ) -> web.StreamResponse:
+        rt = target.resource
+        if verb == "watch":
+            return await stream_watch(request, self, target)
+        if verb == "get":
+            return _json(self.api.get(rt, target.namespace, target.name))
+        if verb == "list":
+            return self._list(request, target)
+        options = _write_options(request)
+        if verb == "delete":
+            return _json(self.api.delete(rt, target.namespace, target.name, options.dry_run))
+        body = await _read_body(request)
+        if verb == "create":
+            result = self.api.create(target, body, options)
+        elif verb == "update":
+            result = self.api.replace(target, body, options)
+        elif verb == "patch":
+            content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
+            result = self.api.patch(target, content_type, body, options)
+        else:
+            raise statuses.method_not_allowed(request.method)
+        return _write_response(result)
+
+    def _list(self, request: web.Request, target: Target) -> web.StreamResponse:
+        rt = target.resource
+        requested = request.query.get("resourceVersion", "")
+        if requested not in ("", "0"):
+            number = _resource_version(requested)
+            if number > self.store.resource_version:
+                raise statuses.too_large_resource_version(number, self.store.resource_version)
+            try:
+                self.store.check_not_gone(number)
+            except ResourceVersionGoneError as exc:
+                raise ApiError(statuses.expired(exc.requested, exc.oldest)) from exc
+        name = field_selector_name(request.query.get("fieldSelector", ""))
+        labels = _label_selector(request.query.get("labelSelector", ""))
+        items, resource_version = self.api.list(rt, target.namespace, name, labels)
+        if tables.wants_table(request.headers.get("Accept", "")):
+            include = request.query.get("includeObject", "Metadata")
+            return _json(tables.table(rt, items, resource_version, include))
+        return _json(list_body(rt, items, resource_version))
+
+
+def list_body(
+    rt: ResourceType, items: list[dict[str, Any]], resource_version: str
+) -> dict[str, Any]:
+    return {
+        "apiVersion": rt.api_version,
+        "kind": f"{rt.kind}List",
+        "metadata": {"resourceVersion": resource_version},
+        "items": items,
+    }
+
+
+def _label_selector(selector: str) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for term in filter(None, selector.split(",")):
+        key, equals, value = term.replace("==", "=").partition("=")
+        if not equals or key.endswith("!"):
+            raise statuses.bad_request(f"unable to parse requirement: {term!r} (only key=value)")
+        labels[key.strip()] = value.strip()
+    return labels
+
+
+def _resource_version(text: str) -> int:
+    if not text.isdigit():
+        raise statuses.bad_request(f'resourceVersion: Invalid value: "{text}": must be a number')
+    return int(text)
+
+
+def _verb(request: web.Request, target: Target) -> str:
+    method = request.method
+    if method == "GET":
+        if target.name:
+            return "get"
+        return "watch" if request.query.get("watch", "") in ("1", "true", "True") else "list"
+    verbs = {"POST": "create", "PUT": "update", "PATCH": "patch"}
+    if method in verbs:
+        if (method == "POST") == bool(target.name):
+            raise statuses.method_not_allowed(method)
+        return verbs[method]
+    if method == "DELETE":
+        return "delete" if target.name else "deletecollection"
+    raise statuses.method_not_allowed(method)
+
+
+def _write_options(request: web.Request) -> WriteOptions:
+    query = request.query
+    dry_run = query.get("dryRun", "")
+    if dry_run not in _DRY_RUN_VALUES:
+        raise statuses.bad_request(
+            f'dryRun: Unsupported value: "{dry_run}": supported values: "All"'
+        )
+    validation = query.get("fieldValidation", "")
+    if validation not in _FIELD_VALIDATION_VALUES:
+        raise statuses.bad_request(
+            f'fieldValidation: Unsupported value: "{validation}": supported values: '
+            '"Ignore", "Strict", "Warn"'
+        )
+    manager = query.get("fieldManager", "")
+    if not manager and request.content_type != APPLY_PATCH:  # apply must name its manager
+        manager = _manager_from_user_agent(request.headers.get("User-Agent", ""))
+    return WriteOptions(
+        manager=manager,
+        dry_run=dry_run == "All",
+        field_validation=validation,
+        force=query.get("force", "") in ("true", "True", "1"),
+    )
+
+
+def _manager_from_user_agent(user_agent: str) -> str:
+    """The field manager a write without ?fieldManager gets: the user agent up to its first /."""
+    return user_agent.split("/", maxsplit=1)[0][:128] or "unknown"
+
+
+async def _read_body(request: web.Request) -> Any:
+    raw = await request.read()
+    content_type = request.content_type
+    try:
+        if content_type == APPLY_PATCH:
+            return YAML(typ="safe").load(raw.decode("utf-8"))
+        return json.loads(raw) if raw else None
+    except (ValueError, YAMLError) as exc:
+        raise statuses.bad_request(f"the request body cannot be decoded: {exc}") from exc
+
+
+def _write_response(result: WriteResult) -> web.StreamResponse:
+    response = _json(result.object, 201 if result.created else 200)
+    for text in result.warnings:
+        response.headers.add("Warning", warning_header(text))
+    return response
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=json.dumps(body, separators=(",", ":")).encode(),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )

@@ -1,0 +1,88 @@
+"""WATCH over HTTP: a chunked stream of JSON events (ADDED, MODIFIED, DELETED, BOOKMARK,
+ERROR), replayed from a resourceVersion, ended by timeoutSeconds, a fault or a stop.
+
+I/O: writes to one streaming response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from agent.sandbox import statuses, tables
+from agent.sandbox.routing import field_selector_name
+from agent.sandbox.store import ChangeEvent, ResourceVersionGoneError
+
+if TYPE_CHECKING:
+    from agent.sandbox.routing import Target
+    from agent.sandbox.server import Sandbox
+
+
+def _event_line(event_type: str, obj: Any) -> bytes:
+    return json.dumps({"type": event_type, "object": obj}, separators=(",", ":")).encode() + b"\n"
+
+
+async def stream_watch(
+    request: web.Request, sandbox: Sandbox, target: Target
+) -> web.StreamResponse:
+    rt, query = target.resource, request.query
+    requested = query.get("resourceVersion", "")
+    since = None if requested in ("", "0") else int(requested) if requested.isdigit() else -1
+    if since == -1:
+        raise statuses.bad_request(f'resourceVersion: Invalid value: "{requested}"')
+    name = field_selector_name(query.get("fieldSelector", "")) or target.name
+    timeout = float(query.get("timeoutSeconds") or 0) or sandbox.options.default_watch_timeout * (
+        1 + random.random()
+    )
+    bookmarks = query.get("allowWatchBookmarks", "") in ("true", "True", "1")
+    as_table = tables.wants_table(request.headers.get("Accept", ""))
+
+    response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    if sandbox.faults.take_gone():
+        await response.write(
+            _event_line("ERROR", statuses.expired(since or 0, sandbox.store.resource_version))
+        )
+        return response
+    try:
+        watcher = sandbox.store.watch(rt.id, target.namespace, name, since)
+    except ResourceVersionGoneError as exc:
+        await response.write(_event_line("ERROR", statuses.expired(exc.requested, exc.oldest)))
+        return response
+
+    def shaped(event: ChangeEvent) -> Any:
+        if not as_table:
+            return event.object
+        return tables.table(
+            rt, [event.object], str(event.resource_version), query.get("includeObject", "Object")
+        )
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    try:
+        while (remaining := deadline - loop.time()) > 0:
+            wait = min(remaining, sandbox.options.bookmark_interval) if bookmarks else remaining
+            try:
+                event = await asyncio.wait_for(watcher.queue.get(), wait)
+            except TimeoutError:
+                if bookmarks and deadline - loop.time() > 0:
+                    bookmark = {
+                        "kind": rt.kind,
+                        "apiVersion": rt.api_version,
+                        "metadata": {"resourceVersion": str(sandbox.store.resource_version)},
+                    }
+                    await response.write(_event_line("BOOKMARK", bookmark))
+                continue
+            if event is None:
+                break
+            await response.write(_event_line(event.type, shaped(event)))
+    except ConnectionResetError:
+        pass  # the client went away
+    finally:
+        sandbox.store.stop_watching(watcher)
+    return response
