@@ -6,8 +6,10 @@ Bad input never produces a traceback.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import click
 
@@ -55,6 +57,47 @@ def validate(paths: Sequence[str], output: str, strict: bool) -> None:
     if any(f.rule == rules.FILE_UNREADABLE.id for f in report.findings):
         sys.exit(EXIT_USAGE)
     sys.exit(EXIT_FINDINGS if report.errors else EXIT_OK)
+
+
+@cvsync.command()
+@click.option(
+    "--port", type=int, default=0, show_default=True, help="API port; 0 picks a free one."
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep objects and resourceVersions here across restarts (default: memory only).",
+)
+@click.option(
+    "--kubeconfig",
+    "kubeconfig_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the kubeconfig (default: in the state or a temporary directory).",
+)
+@click.option("--plain-http", is_flag=True, help="Serve plain HTTP instead of HTTPS.")
+@click.option(
+    "--admin-port", type=int, default=None, help="Serve the fault-injection endpoint here."
+)
+def sandbox(
+    port: int,
+    state_dir: Path | None,
+    kubeconfig_path: Path | None,
+    plain_http: bool,
+    admin_port: int | None,
+) -> None:
+    """Run a simulated OpenShift API server on 127.0.0.1 until Ctrl-C."""
+    # Imported here: aiohttp and cryptography are needed by this command only.
+    from agent.sandbox.runner import serve_until_stopped  # noqa: PLC0415
+    from agent.sandbox.server import SandboxOptions  # noqa: PLC0415
+
+    options = SandboxOptions(
+        port=port,
+        tls=not plain_http,
+        state_dir=state_dir,
+        work_dir=state_dir,
+        admin_port=admin_port,
+    )
+    asyncio.run(serve_until_stopped(options, kubeconfig_path, click.echo))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

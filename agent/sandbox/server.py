@@ -22,6 +22,7 @@ from ruamel.yaml.error import YAMLError
 
 from agent.sandbox import discovery, openapi, statuses, tables
 from agent.sandbox.access import ADMIN_USER, AccessControl, AccessRequest, Identity
+from agent.sandbox.admin import admin_application
 from agent.sandbox.admission import warning_header
 from agent.sandbox.crd_schema import FeatureSet
 from agent.sandbox.faults import Faults
@@ -51,6 +52,7 @@ class SandboxOptions:
     bookmark_interval: float = 60.0
     watch_window: int = 1000
     default_watch_timeout: float = 1800.0
+    admin_port: int | None = None  # None: no admin endpoint; 0: a free port
     extra_namespaces: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -77,30 +79,33 @@ class Sandbox:
         )
         self.port = self.options.port
         self._runner: web.AppRunner | None = None
+        self._admin_runner: web.AppRunner | None = None
+        self.admin_port: int | None = None
         self._seed_namespaces()
 
     # Lifecycle.
     async def __aenter__(self) -> Sandbox:
         await self.start()
+        if self.options.admin_port is not None:
+            self._admin_runner, self.admin_port = await _serve_app(
+                admin_application(self), self.options.host, self.options.admin_port, None
+            )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+        if self._admin_runner is not None:
+            await self._admin_runner.cleanup()
+            self._admin_runner = None
         if self._temp is not None:
             self._temp.cleanup()
 
     async def start(self) -> None:
         app = web.Application(client_max_size=3 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(
-            self._runner, self.options.host, self.port, ssl_context=self._ssl_context()
+        self._runner, self.port = await _serve_app(
+            app, self.options.host, self.port, self._ssl_context()
         )
-        await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.base_events.Server)
-        self.port = server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
         self.store.end_all_watches()
@@ -280,6 +285,19 @@ class Sandbox:
             include = request.query.get("includeObject", "Metadata")
             return _json(tables.table(rt, items, resource_version, include))
         return _json(list_body(rt, items, resource_version))
+
+
+async def _serve_app(
+    app: web.Application, host: str, port: int, context: ssl.SSLContext | None
+) -> tuple[web.AppRunner, int]:
+    """Start `app` on host:port (0: a free port); return its runner and the bound port."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, ssl_context=context)
+    await site.start()
+    server = site._server  # aiohttp exposes the bound port only through the server
+    assert isinstance(server, asyncio.base_events.Server)
+    return runner, int(server.sockets[0].getsockname()[1])
 
 
 def list_body(
