@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: check install bench-validate
+.PHONY: check install bench-validate bench-sandbox
 
 $(VENV)/.dev-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,3 +19,6 @@ check: install
 
 bench-validate: install
 	$(BIN)/python bench/validate.py
+
+bench-sandbox: install
+	$(BIN)/python bench/sandbox.py

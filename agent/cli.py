@@ -19,6 +19,7 @@ from agent.errors import CvsyncError
 from agent.model import findings as rules
 from agent.pipeline.check import check_files
 from agent.pipeline.findings_render import render_json, render_text
+from agent.sandbox.scenarios import scenario_names
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -78,14 +79,32 @@ def validate(paths: Sequence[str], output: str, strict: bool) -> None:
 @click.option(
     "--admin-port", type=int, default=None, help="Serve the fault-injection endpoint here."
 )
+@click.option(
+    "--scenario",
+    type=click.Choice([*scenario_names(), "none"]),
+    default="idle-4.15",
+    show_default=True,
+    help="The cluster to simulate; none serves the API with no ClusterVersion and no operator.",
+)
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=0.001),
+    default=60.0,
+    show_default=True,
+    help="Simulated seconds per real second (60: an hour-long update takes a minute).",
+)
 def sandbox(
+    *,
     port: int,
     state_dir: Path | None,
     kubeconfig_path: Path | None,
     plain_http: bool,
     admin_port: int | None,
+    scenario: str,
+    time_scale: float,
 ) -> None:
-    """Run a simulated OpenShift API server on 127.0.0.1 until Ctrl-C."""
+    """Run a simulated OpenShift control plane on 127.0.0.1 until Ctrl-C: an API server
+    for ClusterVersion, Lease and Event, and a cluster-version-operator simulator."""
     # Imported here: aiohttp and cryptography are needed by this command only.
     from agent.sandbox.runner import serve_until_stopped  # noqa: PLC0415
     from agent.sandbox.server import SandboxOptions  # noqa: PLC0415
@@ -96,6 +115,8 @@ def sandbox(
         state_dir=state_dir,
         work_dir=state_dir,
         admin_port=admin_port,
+        scenario=None if scenario == "none" else scenario,
+        time_scale=time_scale,
     )
     asyncio.run(serve_until_stopped(options, kubeconfig_path, click.echo))
 

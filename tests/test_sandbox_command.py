@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -55,7 +56,7 @@ def test_the_sandbox_command_serves_kubectl_and_stops_cleanly_on_ctrl_c(tmp_path
         assert run.stdout == "namespace/cvsync\n"
         code, rest = stop(process)
     assert code == 0
-    assert rest.strip() == "stopping"
+    assert rest.strip().splitlines()[-1] == "stopping"
 
 
 @needs_kubectl
@@ -67,7 +68,7 @@ def test_a_state_directory_keeps_objects_across_restarts(tmp_path: Path) -> None
     state = tmp_path / "state"
     versions = []
     for _ in range(2):
-        with start("--state-dir", str(state)) as (process, lines):
+        with start("--state-dir", str(state), "--scenario", "none") as (process, lines):
             config = Path(lines["kubeconfig"])
             if not versions:
                 applied = kubectl(config, "apply", "--server-side", "-f", "-", stdin=spec)
@@ -107,4 +108,29 @@ def test_the_admin_endpoint_needs_its_token_and_counts_requests(tmp_path: Path) 
         with urllib.request.urlopen(asked, timeout=5) as response:
             report = json.load(response)
         assert report == {"requests": [], "writes": 0}
+        assert stop(process)[0] == 0
+
+
+@needs_kubectl
+def test_a_simulated_upgrade_progresses_to_completed_as_kubectl_sees_it(tmp_path: Path) -> None:
+    with start("--scenario", "idle-4.15", "--time-scale", "600") as (process, lines):
+        config = Path(lines["kubeconfig"])
+        live = json.loads(kubectl(config, "get", "clusterversion", "version", "-o", "json").stdout)
+        current = live["status"]["desired"]["version"]
+        target = live["status"]["availableUpdates"][0]["version"]
+        assert target != current
+        patch = json.dumps({"spec": {"desiredUpdate": {"version": target}}})
+        run = kubectl(config, "patch", "clusterversion", "version", "--type=merge", "-p", patch)
+        assert run.returncode == 0, run.stderr
+        seen: list[str] = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            table = kubectl(config, "get", "clusterversion", "version", "--no-headers").stdout
+            seen.append(table.split(None, 5)[-1].strip())
+            if table.split()[1] == target:
+                break
+            time.sleep(0.2)
+        assert table.split()[1:4] == [target, "True", "False"]
+        assert any(status.startswith(f"Working towards {target}") for status in seen)
+        assert seen[-1] == f"Cluster version is {target}"
         assert stop(process)[0] == 0

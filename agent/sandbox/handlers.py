@@ -92,7 +92,7 @@ class Api:
     # Writes.
     def create(self, target: Target, body: Any, options: WriteOptions) -> WriteResult:
         rt, namespace = target.resource, target.namespace
-        obj = self._checked_body(rt, namespace, body, name="")
+        obj = self._checked_body(rt, namespace, body, name="", default_type=True)
         name = obj["metadata"].get("name") or ""
         if not name and obj["metadata"].get("generateName"):
             name = obj["metadata"]["generateName"] + uuid.uuid4().hex[:5]
@@ -115,7 +115,7 @@ class Api:
     def replace(self, target: Target, body: Any, options: WriteOptions) -> WriteResult:
         rt, namespace, name = target.resource, target.namespace, target.name
         old = self.get(rt, namespace, name)
-        new = self._checked_body(rt, namespace, body, name=name)
+        new = self._checked_body(rt, namespace, body, name=name, default_type=True)
         requested = new["metadata"].get("resourceVersion")
         if not requested:
             raise _meta_invalid(
@@ -255,10 +255,19 @@ class Api:
         stored = self.store.put(key, new)
         return WriteResult(stored, old is None, warnings)
 
-    def _checked_body(self, rt: ResourceType, namespace: str, body: Any, name: str) -> JsonObject:
+    def _checked_body(
+        self, rt: ResourceType, namespace: str, body: Any, name: str, *, default_type: bool = False
+    ) -> JsonObject:
         if not isinstance(body, dict):
             raise statuses.bad_request("the request body must be a JSON or YAML object")
         obj = copy.deepcopy(body)
+        if default_type:
+            # As kube-apiserver's decoder does for create and update (never for apply): a body
+            # without apiVersion or kind takes them from the request's resource.
+            if not obj.get("kind"):
+                obj["kind"] = rt.kind
+            if not obj.get("apiVersion"):
+                obj["apiVersion"] = rt.api_version
         if obj.get("apiVersion") != rt.api_version or obj.get("kind") != rt.kind:
             raise statuses.bad_request(
                 f"the API version in the data ({obj.get('apiVersion')}) and kind "

@@ -8,6 +8,7 @@ I/O: an HTTP(S) listener; the verbs themselves live in `handlers`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import ssl
@@ -26,10 +27,14 @@ from agent.sandbox.admin import admin_application
 from agent.sandbox.admission import warning_header
 from agent.sandbox.crd_schema import FeatureSet
 from agent.sandbox.faults import Faults
+from agent.sandbox.graph import UpdateGraph
 from agent.sandbox.handlers import APPLY_PATCH, Api, WriteOptions, WriteResult
 from agent.sandbox.kubeconfig import write_kubeconfig
-from agent.sandbox.resources import NAMESPACES, ResourceType
+from agent.sandbox.operator import OperatorSimulator
+from agent.sandbox.operator_loop import OPERATOR_MANAGER, run_operator
+from agent.sandbox.resources import CLUSTER_VERSIONS, NAMESPACES, ResourceType
 from agent.sandbox.routing import Target, field_selector_name, parse_resource_path
+from agent.sandbox.scenarios import load_scenario
 from agent.sandbox.statuses import ApiError
 from agent.sandbox.store import ResourceVersionGoneError, Store
 from agent.sandbox.tls import SandboxPki, create_pki, identity_from_peer_certificate
@@ -53,6 +58,8 @@ class SandboxOptions:
     watch_window: int = 1000
     default_watch_timeout: float = 1800.0
     admin_port: int | None = None  # None: no admin endpoint; 0: a free port
+    scenario: str | None = None  # None: a bare API server with no simulated operator
+    time_scale: float = 60.0  # simulated seconds per real second
     extra_namespaces: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -81,7 +88,11 @@ class Sandbox:
         self._runner: web.AppRunner | None = None
         self._admin_runner: web.AppRunner | None = None
         self.admin_port: int | None = None
+        self._operator_task: asyncio.Task[None] | None = None
+        self.simulator: OperatorSimulator | None = None
         self._seed_namespaces()
+        if self.options.scenario is not None:
+            self._seed_scenario(self.options.scenario)
 
     # Lifecycle.
     async def __aenter__(self) -> Sandbox:
@@ -101,6 +112,10 @@ class Sandbox:
             self._temp.cleanup()
 
     async def start(self) -> None:
+        if self.simulator is not None and self._operator_task is None:
+            self._operator_task = asyncio.create_task(
+                run_operator(self.store, self.api, self.simulator), name="sandbox-operator"
+            )
         app = web.Application(client_max_size=3 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner, self.port = await _serve_app(
@@ -108,6 +123,11 @@ class Sandbox:
         )
 
     async def stop(self) -> None:
+        if self._operator_task is not None:
+            self._operator_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._operator_task
+            self._operator_task = None
         self.store.end_all_watches()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -161,6 +181,26 @@ class Sandbox:
                         "status": {"phase": "Active"},
                     },
                 )
+
+    def _seed_scenario(self, name: str) -> None:
+        """Install the scenario's ClusterVersion as an installer and the operator would."""
+        scenario = load_scenario(name)
+        self.simulator = OperatorSimulator(
+            UpdateGraph.builtin(), knobs=scenario.knobs, time_scale=self.options.time_scale
+        )
+        target = Target(CLUSTER_VERSIONS, "", "version")
+        if self.store.get(self.api.key(CLUSTER_VERSIONS, "", "version")) is not None:
+            return  # a state directory already holds the cluster
+        obj = scenario.cluster_version
+        status = obj.pop("status", None)
+        created = self.api.create(target, obj, WriteOptions(manager="cluster-bootstrap"))
+        if status is not None:
+            body = created.object | {"status": status}
+            self.api.replace(
+                Target(CLUSTER_VERSIONS, "", "version", "status"),
+                body,
+                WriteOptions(manager=OPERATOR_MANAGER),
+            )
 
     # Requests.
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -249,7 +289,13 @@ class Sandbox:
         if verb == "watch":
             return await stream_watch(request, self, target)
         if verb == "get":
-            return _json(self.api.get(rt, target.namespace, target.name))
+            found = self.api.get(rt, target.namespace, target.name)
+            if tables.wants_table(request.headers.get("Accept", "")):
+                include = request.query.get("includeObject", "Metadata")
+                return _json(
+                    tables.table(rt, [found], found["metadata"]["resourceVersion"], include)
+                )
+            return _json(found)
         if verb == "list":
             return self._list(request, target)
         options = _write_options(request)
@@ -274,10 +320,12 @@ class Sandbox:
             number = _resource_version(requested)
             if number > self.store.resource_version:
                 raise statuses.too_large_resource_version(number, self.store.resource_version)
-            try:
-                self.store.check_not_gone(number)
-            except ResourceVersionGoneError as exc:
-                raise ApiError(statuses.expired(exc.requested, exc.oldest)) from exc
+            # Without resourceVersionMatch=Exact a list is "not older than" and never 410s.
+            if request.query.get("resourceVersionMatch") == "Exact":
+                try:
+                    self.store.check_not_gone(number)
+                except ResourceVersionGoneError as exc:
+                    raise ApiError(statuses.expired(exc.requested, exc.oldest)) from exc
         name = field_selector_name(request.query.get("fieldSelector", ""))
         labels = _label_selector(request.query.get("labelSelector", ""))
         items, resource_version = self.api.list(rt, target.namespace, name, labels)

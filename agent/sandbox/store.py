@@ -96,13 +96,16 @@ class Store:
         return json.loads(json.dumps(stored))  # type: ignore[no-any-return]
 
     def delete(self, key: ObjectKey) -> JsonObject | None:
-        removed = self.objects.pop(key, None)
-        if removed is None:
+        live = self.objects.pop(key, None)
+        if live is None:
             return None
         self.resource_version += 1
+        # A copy: the stored dict is also the object of the key's last ADDED/MODIFIED event in
+        # the history, which must keep its own resourceVersion for watches that replay it.
+        removed: JsonObject = json.loads(json.dumps(live))
         removed["metadata"]["resourceVersion"] = str(self.resource_version)
         self._record(ChangeEvent(self.resource_version, "DELETED", key, removed))
-        return removed
+        return json.loads(json.dumps(removed))  # type: ignore[no-any-return]
 
     def _record(self, event: ChangeEvent) -> None:
         if len(self.history) == self.history.maxlen:

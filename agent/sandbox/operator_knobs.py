@@ -1,0 +1,105 @@
+"""The knobs a sandbox scenario turns on the simulated cluster: failures, slowness, an unreachable
+update service, PromQL facts and an Upgradeable=False block; read from scenario YAML.
+
+Pure values; from_mapping refuses unknown keys so that a misspelt knob is not silently ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.sandbox.graph_types import ClusterFacts
+from agent.sandbox.versions import parse_version
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeableBlock:
+    """Upgradeable=False as an admin-ack gate or a not-upgradeable ClusterOperator would set it.
+
+    while_at ("4.15") limits it to clusters whose current version has that major.minor, as
+    admin-ack gates apply only to the minor they guard.
+    """
+
+    reason: str
+    message: str
+    while_at: str | None = None
+
+    @property
+    def condition_type(self) -> str:
+        """The Upgradeable* sub-condition the CVO reports it under when there are several."""
+        if self.reason == "AdminAckRequired":
+            return "UpgradeableAdminAckRequired"
+        return "UpgradeableClusterOperators"
+
+    def applies_to(self, current_version: str) -> bool:
+        if self.while_at is None:
+            return True
+        parsed = parse_version(current_version)
+        return parsed is not None and f"{parsed.major}.{parsed.minor}" == self.while_at
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioKnobs:
+    failing_update: bool = False
+    # Versions whose updates fail; empty means every update fails while failing_update is on.
+    failing_targets: tuple[str, ...] = ()
+    failing_operator: str = "kube-apiserver"
+    slow_worker_pools: bool = False
+    update_service_unreachable: bool = False
+    facts: ClusterFacts = field(default_factory=ClusterFacts)
+    upgradeable_false: UpgradeableBlock | None = None
+    # The current CVO only warns (acceptedRisks) when a target is not recommended; by default
+    # the sandbox refuses it unless forced, so that agents must handle that refusal.
+    block_not_recommended: bool = True
+
+    def fails(self, version: str) -> bool:
+        return self.failing_update and (not self.failing_targets or version in self.failing_targets)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any] | None) -> ScenarioKnobs:
+        """Knobs from scenario YAML (camelCase keys, all optional)."""
+        data = dict(data or {})
+        unknown = set(data) - _KEYS
+        if unknown:
+            raise ValueError(f"unknown scenario knobs: {', '.join(sorted(unknown))}")
+        block = data.get("upgradeableFalse")
+        return cls(
+            failing_update=bool(data.get("failingUpdate", False)),
+            failing_targets=tuple(str(v) for v in data.get("failingTargets") or ()),
+            failing_operator=str(data.get("failingOperator", "kube-apiserver")),
+            slow_worker_pools=bool(data.get("slowWorkerPools", False)),
+            update_service_unreachable=bool(data.get("updateServiceUnreachable", False)),
+            facts=ClusterFacts(
+                {str(k): bool(v) for k, v in (data.get("facts") or {}).items()},
+                {str(k): str(v) for k, v in (data.get("factFailures") or {}).items()},
+            ),
+            upgradeable_false=_block(block) if block else None,
+            block_not_recommended=bool(data.get("blockNotRecommended", True)),
+        )
+
+
+_KEYS = {
+    "failingUpdate",
+    "failingTargets",
+    "failingOperator",
+    "slowWorkerPools",
+    "updateServiceUnreachable",
+    "facts",
+    "factFailures",
+    "upgradeableFalse",
+    "blockNotRecommended",
+}
+
+
+def _block(data: Mapping[str, Any]) -> UpgradeableBlock:
+    while_at = data.get("whileAt")
+    if while_at is not None and not isinstance(while_at, str):
+        # Unquoted, YAML reads 4.10 as the float 4.1.
+        raise ValueError(
+            f'upgradeableFalse.whileAt must be a quoted string such as "4.15", not {while_at!r}'
+        )
+    return UpgradeableBlock(
+        str(data["reason"]), str(data["message"]), str(while_at) if while_at else None
+    )
