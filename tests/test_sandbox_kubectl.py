@@ -12,6 +12,8 @@ import pytest
 from sandbox_support import KUBECTL, SandboxThread, kubectl, needs_kubectl, sandbox_thread
 
 from agent.sandbox.access import Rule
+from agent.sandbox.kubeconfig import write_kubeconfig
+from agent.sandbox.tls import issue_client_certificate
 
 pytestmark = needs_kubectl
 
@@ -245,3 +247,25 @@ def test_get_watch_prints_each_change(config: Path) -> None:
             assert watcher.stdout.readline() == "fast-4.15\n"
         finally:
             watcher.kill()
+
+
+def test_a_client_certificate_authenticates_as_its_common_name(
+    running: SandboxThread, config: Path, tmp_path: Path
+) -> None:
+    apply(config, "stable-4.15")
+    sandbox = running.sandbox
+    assert sandbox.pki is not None
+    pki = sandbox.pki
+    pair = running.call(lambda: issue_client_certificate(pki, tmp_path, "cert-user", ("ops",)))
+    running.grant("cert-user", [Rule.of(["get"], ["config.openshift.io"], ["clusterversions"])])
+    path = write_kubeconfig(
+        tmp_path / "cert-kubeconfig",
+        sandbox.url,
+        ca_file=pki.ca.cert,
+        client_cert=pair.cert,
+        client_key=pair.key,
+    )
+    got = kubectl(path, "get", "clusterversion", "version", "-o", "jsonpath={.spec.channel}")
+    assert (got.returncode, got.stdout) == (0, "stable-4.15")
+    listed = kubectl(path, "get", "clusterversions")
+    assert 'User "cert-user" cannot list resource "clusterversions"' in listed.stderr
