@@ -28,3 +28,49 @@ class SourceError(CvsyncError):
 
     reason = "SourceError"
     retryable = True
+
+
+class SpecError(CvsyncError):
+    """The desired state in git is unusable (parse or validation errors, wrong cluster)."""
+
+    reason = "InvalidSpec"
+
+
+class KubeError(CvsyncError):
+    """A request to the Kubernetes API failed; `status` is the HTTP code when there was one."""
+
+    reason = "KubeError"
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable
+
+
+class ApplyConflictError(KubeError):
+    """Server-side apply refused: fields cvsync applies are owned by other field managers."""
+
+    reason = "ApplyConflict"
+
+    def __init__(self, message: str, conflicts: tuple[tuple[str, str], ...]) -> None:
+        super().__init__(message, status=409, retryable=False)
+        self.conflicts = conflicts  # (field path such as ".spec.channel", owning manager)
+
+
+class ForbiddenError(KubeError):
+    """The API server's authorizer refused the request (RBAC)."""
+
+    reason = "Forbidden"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status=403, retryable=False)
+
+
+class InvalidObjectError(KubeError):
+    """The API server refused the object as invalid (422), with one cause per field."""
+
+    reason = "Invalid"
+
+    def __init__(self, message: str, causes: tuple[tuple[str, str], ...]) -> None:
+        super().__init__(message, status=422, retryable=False)
+        self.causes = causes  # (field, message)

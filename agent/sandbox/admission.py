@@ -20,6 +20,7 @@ from agent.sandbox.schema_check import (
     list_type_errors,
     openapi_errors,
 )
+from agent.sandbox.statuses import status
 
 __all__ = [
     "Cause",
@@ -171,21 +172,6 @@ def validate(
 # --- Status bodies ---------------------------------------------------------------------
 
 
-def _status(message: str, reason: str, code: int, details: dict[str, Any] | None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-    }
-    if details is not None:
-        body["details"] = details
-    body["code"] = code
-    return body
-
-
 def invalid_status(kind_group: str, name: str, causes: Sequence[Cause]) -> dict[str, Any]:
     """errors.NewInvalid's 422 Status; kind_group is e.g. "ClusterVersion.config.openshift.io"."""
     kind, _, group = kind_group.partition(".")
@@ -199,12 +185,12 @@ def invalid_status(kind_group: str, name: str, causes: Sequence[Cause]) -> dict[
         "causes": [cause.as_dict() for cause in causes],
     }
     # metav1.StatusDetails' fields are all omitempty.
-    return _status(message, "Invalid", 422, {key: value for key, value in details.items() if value})
+    return status(422, "Invalid", message, {key: value for key, value in details.items() if value})
 
 
 def bad_request_status(message: str) -> dict[str, Any]:
     """The 400 metav1.Status of errors.NewBadRequest."""
-    return _status(message, "BadRequest", 400, None)
+    return status(400, "BadRequest", message)
 
 
 # --- fieldValidation ----------------------------------------------------------------------

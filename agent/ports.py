@@ -1,0 +1,40 @@
+"""The interfaces the reconcile loop needs from the outside world; adapters implement them.
+
+Pure typing: the core depends on these protocols, never on GitPython or kubernetes-asyncio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from agent.model.revision import Snapshot
+
+JsonObject = dict[str, Any]
+
+
+class Source(Protocol):
+    """Where the desired state comes from: cvsync's own clone, or a git-sync work tree."""
+
+    async def refresh(self) -> Snapshot:
+        """Bring the source up to date (fetch, or re-read the tree) and return its snapshot."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class Cluster(Protocol):
+    """The live ClusterVersion/version, through the Kubernetes API."""
+
+    async def get(self) -> JsonObject | None: ...
+
+    async def apply(self, body: JsonObject, *, force: bool, dry_run: bool) -> JsonObject:
+        """Server-side apply `body` as field manager cvsync; raise KubeError subclasses."""
+        ...
+
+    def watch(self) -> AsyncIterator[JsonObject]:
+        """Yield the whole object after every change, for as long as the caller iterates;
+        survives timeouts, bookmarks, 410 Gone, dropped connections and server restarts."""
+        ...
+
+    async def close(self) -> None: ...
