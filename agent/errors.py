@@ -52,9 +52,17 @@ class ApplyConflictError(KubeError):
 
     reason = "ApplyConflict"
 
-    def __init__(self, message: str, conflicts: tuple[tuple[str, str], ...]) -> None:
+    def __init__(
+        self,
+        message: str,
+        conflicts: tuple[tuple[str, str], ...],
+        appliers: frozenset[str] = frozenset(),
+    ) -> None:
         super().__init__(message, status=409, retryable=False)
         self.conflicts = conflicts  # (field path such as ".spec.channel", owning manager)
+        # Owners that hold their fields by their own server-side apply (a declared intent),
+        # as opposed to an imperative write such as `oc patch` or the console.
+        self.appliers = appliers
 
 
 class ForbiddenError(KubeError):

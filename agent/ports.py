@@ -32,8 +32,8 @@ class Cluster(Protocol):
         """Server-side apply `body` as field manager cvsync; raise KubeError subclasses."""
         ...
 
-    def watch(self) -> AsyncIterator[JsonObject]:
-        """Yield the whole object after every change, for as long as the caller iterates;
+    def watch(self) -> AsyncIterator[JsonObject | None]:
+        """Yield the whole object (None once deleted) after every change, while iterated;
         survives timeouts, bookmarks, 410 Gone, dropped connections and server restarts."""
         ...
 

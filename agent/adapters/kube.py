@@ -1,0 +1,338 @@
+"""The live ClusterVersion/version through kubernetes-asyncio: config, get, server-side apply.
+I/O adapter implementing the `Cluster` port; also the self-healing watch the runtime follows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import re
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from kubernetes_asyncio import client, config, watch
+from kubernetes_asyncio.client.exceptions import ApiException
+from kubernetes_asyncio.config.config_exception import ConfigException
+
+from agent.errors import ApplyConflictError, ForbiddenError, InvalidObjectError, KubeError
+from agent.ports import JsonObject
+
+GROUP, VERSION, PLURAL, NAME = "config.openshift.io", "v1", "clusterversions", "version"
+API_VERSION, KIND = f"{GROUP}/{VERSION}", "ClusterVersion"
+APPLY_PATCH = "application/apply-patch+yaml"
+FIELD_SELECTOR = f"metadata.name={NAME}"
+# Since 32.0.0 the client has no default timeout: a dead TCP connection would wait forever.
+REQUEST_TIMEOUT = (10, 60)
+WATCH_TIMEOUT_SECONDS = 300
+# A watch is quiet between events; allow a little more than the server's own timeout.
+WATCH_READ_SLACK = 30
+APPLY_ATTEMPTS = 4  # one request plus three retries after 429 Too Many Requests
+MAX_RETRY_AFTER = 10.0  # a misbehaving server must not park a reconcile cycle for minutes
+BACKOFF_BASE = 0.2
+MESSAGE_LIMIT = 500  # server messages can echo the request; keep errors short
+_MANAGER = re.compile(r'conflict with "([^"]*)"')
+# Failures of the connection itself (refused, reset, TLS, read timeout): always worth a retry.
+_TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
+
+Call = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    body: bytes
+    headers: Mapping[str, str]
+
+
+class KubeCluster:
+    """ClusterVersion/version on one API server, as plain dicts; close() when done."""
+
+    def __init__(
+        self,
+        api: Any,
+        *,
+        field_manager: str = "cvsync",
+        watch_timeout_seconds: int = WATCH_TIMEOUT_SECONDS,
+        backoff_cap: float = 30.0,
+    ) -> None:
+        self._api = api
+        self._custom: Any = client.CustomObjectsApi(api)
+        self._field_manager = field_manager
+        self._watch_timeout = watch_timeout_seconds
+        self._backoff_cap = backoff_cap
+        self.watch_restarts = 0  # every re-watch or relist after the first; exported as a metric
+
+    @classmethod
+    async def connect(
+        cls,
+        *,
+        kubeconfig: Path | None = None,
+        context: str | None = None,
+        in_cluster: bool = False,
+        field_manager: str = "cvsync",
+        watch_timeout_seconds: int = WATCH_TIMEOUT_SECONDS,
+        backoff_cap: float = 30.0,
+    ) -> KubeCluster:
+        """Load credentials into a private Configuration (never the library's global one)."""
+        configuration = client.Configuration()
+        try:
+            if in_cluster:
+                config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            else:
+                # The library reads KUBECONFIG when it is imported; read it now instead.
+                path = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG", "")
+                await config.load_kube_config(
+                    config_file=path or "~/.kube/config",
+                    context=context,
+                    client_configuration=configuration,
+                    # Never rewrite the user's kubeconfig (the library saves refreshed tokens).
+                    persist_config=False,
+                )
+        except (ConfigException, OSError, ValueError) as exc:
+            raise KubeError(f"cannot load Kubernetes credentials: {exc}", retryable=False) from exc
+        return cls(
+            client.ApiClient(configuration),
+            field_manager=field_manager,
+            watch_timeout_seconds=watch_timeout_seconds,
+            backoff_cap=backoff_cap,
+        )
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    # Requests.
+    async def get(self) -> JsonObject | None:
+        reply = await self._send(
+            self._custom.get_cluster_custom_object, GROUP, VERSION, PLURAL, NAME
+        )
+        if reply.status == 404:
+            return None
+        return _object_or_raise("get", reply)
+
+    async def apply(self, body: JsonObject, *, force: bool, dry_run: bool) -> JsonObject:
+        """Server-side apply as our field manager; retries only 429, honouring Retry-After."""
+        options: dict[str, Any] = {
+            "field_manager": self._field_manager,
+            # Without it the body goes out as a JSON patch and a real server answers 400.
+            "_content_type": APPLY_PATCH,
+        }
+        if force:
+            options["force"] = True
+        if dry_run:
+            options["dry_run"] = "All"
+        attempt = 0
+        while True:
+            attempt += 1
+            reply = await self._send(
+                self._custom.patch_cluster_custom_object,
+                GROUP,
+                VERSION,
+                PLURAL,
+                NAME,
+                body,
+                **options,
+            )
+            if reply.status != 429 or attempt >= APPLY_ATTEMPTS:
+                return _object_or_raise("apply", reply)
+            await asyncio.sleep(self._retry_after(reply, attempt))
+
+    async def _send(self, call: Call, *args: Any, **options: Any) -> _Reply:
+        """One request with the raw body: the generated client decodes a 201 to None."""
+        try:
+            response = await call(
+                *args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **options
+            )
+            async with response:
+                return _Reply(response.status, await response.read(), dict(response.headers))
+        except _TRANSPORT_ERRORS as exc:
+            raise _transport_error(exc) from exc
+
+    def _retry_after(self, reply: _Reply, attempt: int) -> float:
+        try:
+            seconds = float(reply.headers.get("Retry-After", ""))
+        except ValueError:  # absent, or an HTTP date: fall back to our own backoff
+            return self._backoff(attempt)
+        return max(0.0, min(seconds, MAX_RETRY_AFTER))
+
+    def _backoff(self, attempt: int) -> float:
+        """Full jitter: spreads the retries of many agents after a shared outage."""
+        return random.uniform(0, min(self._backoff_cap, BACKOFF_BASE * 2 ** min(attempt, 30)))
+
+    # Watch.
+    async def watch(self) -> AsyncGenerator[JsonObject | None, None]:
+        """Yield the object (None once deleted) now and after every change, until closed.
+
+        List, then watch from the list's resourceVersion; a timed-out or closed stream resumes
+        from the last version seen (bookmarks move it on), 410 Gone relists, and connection
+        errors, 429 and 5xx back off and retry forever. Other errors (401, 403...) are raised.
+        """
+        version: str | None = None  # None: the next step is a list
+        yielded: tuple[bool, str] | None = None  # (exists, resourceVersion) last given out
+        failures = 0
+        while True:
+            error: KubeError | None = None
+            try:
+                if version is None:
+                    current, version = await self._list()
+                    failures = 0
+                    seen = _identity(current)
+                    # After a relist, only a real change is news to the consumer.
+                    if seen != yielded:
+                        yielded = seen
+                        yield current
+                received = False
+                async with watch.Watch() as events:
+                    stream = events.stream(
+                        self._custom.list_cluster_custom_object,
+                        GROUP,
+                        VERSION,
+                        PLURAL,
+                        field_selector=FIELD_SELECTOR,
+                        resource_version=version,
+                        allow_watch_bookmarks=True,
+                        timeout_seconds=self._watch_timeout,
+                        _request_timeout=(
+                            REQUEST_TIMEOUT[0],
+                            self._watch_timeout + WATCH_READ_SLACK,
+                        ),
+                    )
+                    async for event in stream:
+                        kind, raw = _parse_event(event)
+                        received, failures = True, 0
+                        version = str(raw["metadata"]["resourceVersion"])
+                        if kind == "BOOKMARK":
+                            continue
+                        current = None if kind == "DELETED" else _complete(raw)
+                        yielded = _identity(current)
+                        yield current
+                # The server ended the stream (timeoutSeconds, or it shut down): resume. A stream
+                # that ends before any event, not even a bookmark, gets a backoff so a server
+                # that keeps closing at once is not hammered.
+                if not received:
+                    error = KubeError("the watch ended before any event")
+            except ApiException as exc:
+                if exc.status == 410:
+                    version = None  # history compacted past our version: relist
+                else:
+                    error = _from_api_exception(exc)
+            except _TRANSPORT_ERRORS as exc:
+                error = _transport_error(exc)
+            except KubeError as exc:
+                error = exc
+            self.watch_restarts += 1
+            if error is not None:
+                if not error.retryable:
+                    raise error
+                failures += 1
+                await asyncio.sleep(self._backoff(failures))
+
+    async def _list(self) -> tuple[JsonObject | None, str]:
+        reply = await self._send(
+            self._custom.list_cluster_custom_object,
+            GROUP,
+            VERSION,
+            PLURAL,
+            field_selector=FIELD_SELECTOR,
+        )
+        listed = _object_or_raise("list", reply)
+        items = listed.get("items") or []
+        current = _complete(items[0]) if items else None
+        return current, str(listed["metadata"]["resourceVersion"])
+
+
+# Conversions: plain dicts out, cvsync's errors out, never a library type.
+def _complete(obj: JsonObject) -> JsonObject:
+    """List items may leave out apiVersion and kind; the core always gets a whole object."""
+    obj.setdefault("apiVersion", API_VERSION)
+    obj.setdefault("kind", KIND)
+    return obj
+
+
+def _identity(obj: JsonObject | None) -> tuple[bool, str]:
+    if obj is None:
+        return (False, "")
+    return (True, str(obj.get("metadata", {}).get("resourceVersion", "")))
+
+
+def _parse_event(event: Any) -> tuple[str, JsonObject]:
+    # The library hands a line it cannot decode back as a string (a torn stream).
+    if not isinstance(event, dict) or not isinstance(event.get("raw_object"), dict):
+        raise KubeError("the watch stream carried an undecodable event")
+    raw: JsonObject = event["raw_object"]
+    if "resourceVersion" not in raw.get("metadata", {}):
+        raise KubeError("a watch event carried no resourceVersion")
+    return str(event.get("type", "")), raw
+
+
+def _object_or_raise(verb: str, reply: _Reply) -> JsonObject:
+    if reply.status >= 400:
+        raise _http_error(verb, reply.status, reply.body)
+    try:
+        decoded = json.loads(reply.body)
+    except ValueError as exc:
+        raise KubeError(
+            f"{verb} {KIND}/{NAME}: the answer is not JSON", status=reply.status
+        ) from exc
+    if not isinstance(decoded, dict):
+        raise KubeError(f"{verb} {KIND}/{NAME}: the answer is not an object", status=reply.status)
+    return decoded
+
+
+def _http_error(verb: str, status: int, body: bytes) -> KubeError:
+    """A Kubernetes Status answer as cvsync's error, classified for retry."""
+    try:
+        decoded = json.loads(body)
+    except ValueError:
+        decoded = None
+    document: JsonObject = decoded if isinstance(decoded, dict) else {}
+    detail = document.get("message") or body.decode("utf-8", "replace").strip() or f"HTTP {status}"
+    message = _truncate(f"{verb} {KIND}/{NAME}: {detail}")
+    details = document.get("details")
+    causes = [c for c in (details or {}).get("causes") or [] if isinstance(c, dict)]
+    if status == 409 and any(c.get("reason") == "FieldManagerConflict" for c in causes):
+        conflicts = tuple((str(c.get("field", "")), _manager(c)) for c in causes)
+        # The server names an Update owner with its API version ("... using v1"), an
+        # applier without one.
+        appliers = frozenset(
+            _manager(c) for c in causes if " using " not in str(c.get("message", ""))
+        )
+        return ApplyConflictError(message, conflicts, appliers)
+    if status == 403:
+        return ForbiddenError(message)
+    if status == 422:
+        found = tuple((str(c.get("field", "")), str(c.get("message", ""))) for c in causes)
+        return InvalidObjectError(message, found)
+    # 409 without field managers is a concurrent write: the next cycle sees the new object.
+    retryable = status in (409, 429) or status >= 500
+    return KubeError(message, status=status, retryable=retryable)
+
+
+def _manager(cause: JsonObject) -> str:
+    # 'conflict with "oc"' or 'conflict with "oc" using config.openshift.io/v1'
+    text = str(cause.get("message", ""))
+    found = _MANAGER.search(text)
+    return found.group(1) if found else text
+
+
+def _from_api_exception(exc: ApiException) -> KubeError:
+    """Errors the watch iterator raises: a status and 'Reason: message', with no body."""
+    status = int(exc.status or 0)
+    if exc.body:
+        raw = exc.body if isinstance(exc.body, bytes) else str(exc.body).encode()
+        return _http_error("watch", status, raw)
+    body = json.dumps({"message": str(exc.reason or "")}).encode()
+    return _http_error("watch", status, body)
+
+
+def _transport_error(exc: BaseException) -> KubeError:
+    detail = str(exc) or type(exc).__name__
+    return KubeError(_truncate(f"cannot reach the API server: {detail}"), retryable=True)
+
+
+def _truncate(text: str) -> str:
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
