@@ -1,0 +1,73 @@
+"""Build the running agent from Settings: the git source, the cluster client, the
+reconciler and the runtime, and run it until asked to stop.
+
+I/O wiring only; called from `cli` (cvsync run, cvsync demo).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from agent.adapters.git import GitCloneSource, GitCredentials, LocalTreeSource
+from agent.adapters.kube import KubeCluster
+from agent.adapters.watch import TreeWatcher
+from agent.ports import Source
+from agent.reconciler import Reconciler
+from agent.runtime import Runtime, on_loop
+from agent.settings import Settings
+
+
+def build_source(settings: Settings) -> Source:
+    git = settings.git
+    paths = (settings.cluster_spec_path,)
+    if git.local_path is not None:
+        return LocalTreeSource(git.local_path, git.ref, paths)
+    if git.repo is None:
+        raise ValueError("either a repository URL or a local path is required")
+    credentials = GitCredentials(
+        token_file=git.token_file,
+        token_env=git.token_env,
+        username=git.username,
+        password_file=git.password_file,
+        ssh_key_file=git.ssh_key_file,
+        known_hosts_file=git.known_hosts_file,
+    )
+    return GitCloneSource(git.repo, git.ref, git.workdir / "repo", paths, credentials)
+
+
+async def build_runtime(settings: Settings, source: Source, cluster: KubeCluster) -> Runtime:
+    secret = None
+    if settings.webhook_secret_file is not None:
+        secret = settings.webhook_secret_file.read_bytes().strip()
+    return Runtime(settings, Reconciler(settings, source, cluster), cluster, webhook_secret=secret)
+
+
+async def run_agent(
+    settings: Settings, stop: asyncio.Event, started: asyncio.Future[Runtime] | None = None
+) -> None:
+    """Run until `stop` is set; `started` receives the runtime (await its `started` event
+    before using its HTTP port)."""
+    source = build_source(settings)
+    cluster = await KubeCluster.connect(
+        kubeconfig=settings.kubeconfig, context=settings.context, in_cluster=settings.in_cluster
+    )
+    runtime = await build_runtime(settings, source, cluster)
+    watcher = None
+    if settings.git.local_path is not None:
+        loop = asyncio.get_running_loop()
+        watcher = TreeWatcher(
+            Path(settings.git.local_path),
+            on_loop(loop, lambda: runtime.trigger("git-sync", refresh_source=True)),
+            debounce=settings.git.debounce,
+        )
+        watcher.start()
+    try:
+        if started is not None and not started.done():
+            started.set_result(runtime)
+        await runtime.run(stop)
+    finally:
+        if watcher is not None:
+            watcher.stop()
+        await cluster.close()
+        await source.close()

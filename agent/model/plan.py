@@ -1,0 +1,35 @@
+"""What one reconcile cycle will write: the server-side apply body, or why it writes nothing.
+
+Pure data produced by `pipeline.plan` and read by the reconciler and the reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+# Set on the git document, equal to spec.desiredUpdate.version, to roll back on purpose.
+ALLOW_ROLLBACK_ANNOTATION = "cvsync.io/allow-rollback-to"
+
+
+class PlanReason(StrEnum):
+    """CamelCase reasons, as Kubernetes conditions spell them."""
+
+    CLUSTER_ID_MISMATCH = "ClusterIDMismatch"  # stalls: the git file is for another cluster
+    CLUSTER_VERSION_NOT_FOUND = "ClusterVersionNotFound"  # stalls: the installer creates it
+    ROLLBACK_REFUSED = "RollbackRefused"  # the cluster is ahead of git; desiredUpdate is kept
+    ROLLBACK_ALLOWED = "RollbackAllowed"  # the same, with the explicit rollback annotation
+    DESIRED_UPDATE_KEPT = "DesiredUpdateKept"  # git dropped desiredUpdate; the target stays
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyPlan:
+    """The apply body (None when nothing is written), a stall reason when the cycle must not
+    write at all, a human message, and which drifted paths are corrected or only reported."""
+
+    body: dict[str, Any] | None
+    stalled: str | None
+    message: str
+    corrected: tuple[str, ...] = ()
+    reported: tuple[str, ...] = ()

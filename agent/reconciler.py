@@ -1,0 +1,213 @@
+"""One reconcile cycle over the pipeline: read git, validate, read the cluster, diff, plan,
+apply; always ends in a CycleOutcome, even when a stage fails.
+
+Async only where it awaits a port (Source, Cluster); every decision is a pure stage.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from agent.errors import (
+    ApplyConflictError,
+    ForbiddenError,
+    InvalidObjectError,
+    KubeError,
+    SourceError,
+)
+from agent.model.documents import ManifestDocument
+from agent.model.drift import Drift
+from agent.model.findings import Finding, Severity
+from agent.model.revision import Revision, Snapshot
+from agent.pipeline.diff import diff
+from agent.pipeline.normalize import desired_spec
+from agent.pipeline.parse import parse_file
+from agent.pipeline.plan import plan_apply
+from agent.pipeline.validate import validate_document
+from agent.ports import Cluster, Source
+from agent.settings import Settings
+
+
+class Result(StrEnum):
+    APPLIED = "Applied"
+    IN_SYNC = "InSync"
+    DRIFT_REPORTED = "DriftReported"
+    STALLED = "Stalled"
+    FAILED = "Failed"
+
+
+@dataclass(frozen=True, slots=True)
+class CycleOutcome:
+    result: Result
+    reason: str  # CamelCase, such as ApplyConflict, ClusterIDMismatch, InvalidSpec
+    message: str
+    revision: Revision | None = None  # the revision whose spec was in force
+    attempted: Revision | None = None  # the newest revision seen in git
+    drift: Drift = field(default_factory=Drift)
+    findings: tuple[Finding, ...] = ()
+    retryable: bool = False
+    seconds: float = 0.0
+
+
+@dataclass
+class DesiredSpec:
+    revision: Revision
+    document: ManifestDocument
+
+
+def select_spec(
+    snapshot: Snapshot, spec_path: str
+) -> tuple[ManifestDocument | None, tuple[Finding, ...]]:
+    """The cluster's one valid ClusterVersion document at this snapshot, or the findings
+    that make it unusable (warnings alone never do)."""
+    data = snapshot.file(spec_path)
+    if data is None:
+        return None, ()
+    parsed = parse_file(data, spec_path)
+    findings = list(parsed.findings)
+    for doc in parsed.documents:
+        findings.extend(validate_document(doc))
+    errors = tuple(f for f in findings if f.severity is Severity.ERROR)
+    if errors:
+        return None, errors
+    if len(parsed.documents) != 1:
+        return None, tuple(findings)
+    return parsed.documents[0], tuple(findings)
+
+
+class Reconciler:
+    """Holds what must survive between cycles: the snapshot and the last good spec."""
+
+    def __init__(self, settings: Settings, source: Source, cluster: Cluster) -> None:
+        self.settings = settings
+        self.source = source
+        self.cluster = cluster
+        self.snapshot: Snapshot | None = None
+        self.last_good: DesiredSpec | None = None
+        self.last_applied: Revision | None = None
+        # A refused apply is not retried until git's body or the live spec's ownership
+        # changes: repeating it would only repeat the same 409 on every status update.
+        self._refused: tuple[str, CycleOutcome] | None = None
+
+    async def cycle(self, *, refresh_source: bool) -> CycleOutcome:
+        started = time.monotonic()
+        outcome = await self._cycle(refresh_source)
+        return _with_duration(outcome, time.monotonic() - started)
+
+    async def _cycle(self, refresh_source: bool) -> CycleOutcome:
+        problem: CycleOutcome | None = None
+        if refresh_source or self.snapshot is None:
+            try:
+                self.snapshot = await self.source.refresh()
+            except SourceError as exc:
+                problem = CycleOutcome(
+                    Result.FAILED, exc.reason, exc.message, retryable=exc.retryable
+                )
+        attempted = self.snapshot.revision if self.snapshot else None
+        if self.snapshot is not None:
+            problem = self._take_spec(self.snapshot) or problem
+        if self.last_good is None:
+            return problem or CycleOutcome(
+                Result.STALLED, "NoSpec", "no valid spec has been read yet", attempted=attempted
+            )
+        outcome = await self._reconcile(self.last_good)
+        if problem is not None:
+            # A broken commit never reaches the cluster; the last good spec stays in force.
+            return replace(
+                outcome,
+                result=Result.STALLED if problem.result is not Result.FAILED else problem.result,
+                reason=problem.reason,
+                message=f"{problem.message}; {self.last_good.revision} stays in force",
+                findings=problem.findings,
+                attempted=attempted,
+            )
+        return replace(outcome, attempted=attempted)
+
+    def _take_spec(self, snapshot: Snapshot) -> CycleOutcome | None:
+        path = self.settings.cluster_spec_path
+        document, findings = select_spec(snapshot, path)
+        if document is None:
+            errors = [f for f in findings if f.severity is Severity.ERROR]
+            if not findings:
+                message = f"{path} does not exist at {snapshot.revision}"
+            elif errors:
+                message = "; ".join(f"{f.location}: {f.rule}: {f.message}" for f in errors[:5])
+            else:
+                message = f"{path} must hold exactly one ClusterVersion"
+            return CycleOutcome(
+                Result.STALLED, "InvalidSpec", message, findings=findings,
+                attempted=snapshot.revision,
+            )  # fmt: skip
+        self.last_good = DesiredSpec(snapshot.revision, document)
+        return None
+
+    async def _reconcile(self, desired: DesiredSpec) -> CycleOutcome:
+        revision = desired.revision
+        try:
+            live = await self.cluster.get()
+        except KubeError as exc:
+            return CycleOutcome(
+                Result.FAILED, exc.reason, exc.message, revision, retryable=exc.retryable
+            )
+        drift = diff(desired_spec(desired.document.body), live)
+        plan = plan_apply(desired.document, live, drift, mode=self.settings.mode)
+        if plan.stalled is not None:
+            return CycleOutcome(Result.STALLED, plan.stalled, plan.message, revision, drift=drift)
+        if plan.body is None:
+            result = Result.DRIFT_REPORTED if drift else Result.IN_SYNC
+            reason = "DriftReported" if drift else "InSync"
+            return CycleOutcome(result, reason, plan.message, revision, drift=drift)
+        attempt = _attempt_key(plan.body, live)
+        if self._refused is not None and self._refused[0] == attempt:
+            return self._refused[1]
+        reason, message = "Applied", plan.message
+        try:
+            try:
+                await self.cluster.apply(
+                    plan.body, force=self.settings.force_conflicts, dry_run=False
+                )
+            except ApplyConflictError as exc:
+                if exc.appliers:
+                    raise
+                # Only imperative writes (oc patch, the console) hold these fields: that is
+                # the drift git must win over, so cvsync takes its fields back.
+                await self.cluster.apply(plan.body, force=True, dry_run=False)
+                taken = ", ".join(f'{field} from "{owner}"' for field, owner in exc.conflicts)
+                reason, message = "DriftCorrected", f"took back {taken}"
+        except ApplyConflictError as exc:
+            owners = ", ".join(f'{field} is owned by "{owner}"' for field, owner in exc.conflicts)
+            refused = CycleOutcome(
+                Result.STALLED, "ApplyConflict", owners or exc.message, revision, drift=drift
+            )
+            self._refused = (attempt, refused)
+            return refused
+        except (ForbiddenError, InvalidObjectError) as exc:
+            refused = CycleOutcome(Result.STALLED, exc.reason, exc.message, revision, drift=drift)
+            self._refused = (attempt, refused)
+            return refused
+        except KubeError as exc:
+            return CycleOutcome(
+                Result.FAILED, exc.reason, exc.message, revision, drift=drift, retryable=True
+            )
+        self.last_applied = revision
+        self._refused = None
+        return CycleOutcome(Result.APPLIED, reason, message, revision, drift=drift)
+
+
+def _attempt_key(body: dict[str, Any], live: dict[str, Any] | None) -> str:
+    """What decides an apply's answer: the body, the live spec and who owns its fields."""
+    metadata = (live or {}).get("metadata") or {}
+    owners = [
+        {key: value for key, value in entry.items() if key != "time"}
+        for entry in metadata.get("managedFields") or ()
+        if entry.get("subresource") != "status"
+    ]
+    return json.dumps([body, (live or {}).get("spec"), owners], sort_keys=True)
+
+
+def _with_duration(outcome: CycleOutcome, seconds: float) -> CycleOutcome:
+    return replace(outcome, seconds=seconds)

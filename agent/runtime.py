@@ -1,0 +1,173 @@
+"""The asyncio supervisor behind `cvsync run`: named tasks for the git source, the live
+watch, the resync timer and the HTTP endpoints, feeding one coalescing trigger queue that
+runs reconcile cycles one at a time; stops cleanly on request.
+
+I/O orchestration only: decisions stay in the reconciler and the pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from agent.adapters.http import HttpState, http_application, serve
+from agent.metrics import Metrics
+from agent.ports import Cluster
+from agent.reconciler import CycleOutcome, Reconciler, Result
+from agent.settings import Settings
+
+_LOG = logging.getLogger("cvsync")
+SHUTDOWN_GRACE = 4.0
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings,
+        reconciler: Reconciler,
+        cluster: Cluster,
+        metrics: Metrics | None = None,
+        webhook_secret: bytes | None = None,
+    ) -> None:
+        self.settings = settings
+        self.reconciler = reconciler
+        self.cluster = cluster
+        self.metrics = metrics or Metrics()
+        self.webhook_secret = webhook_secret
+        self.ready = False
+        self.http_port: int | None = None
+        self.last_outcome: CycleOutcome | None = None
+        self._wake = asyncio.Event()
+        self._reasons: set[str] = set()
+        self._refresh = True
+        self._cycles_done = asyncio.Condition()
+        self._stopping = False
+        self.cycles = 0
+        self.started = asyncio.Event()  # set once the HTTP endpoints listen
+
+    def trigger(self, reason: str, *, refresh_source: bool) -> None:
+        """Ask for a cycle; requests that arrive while one waits or runs coalesce into one."""
+        self._reasons.add(reason)
+        self._refresh = self._refresh or refresh_source
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event, extra_tasks: tuple[Awaitable[Any], ...] = ()) -> None:
+        http = HttpState(
+            self.metrics,
+            lambda: self.ready,
+            lambda: self.trigger("webhook", refresh_source=True),
+            self.webhook_secret,
+        )
+        runner, self.http_port = await serve(
+            http_application(http), self.settings.http_host, self.settings.http_port
+        )
+        self.started.set()
+        self.trigger("startup", refresh_source=True)
+        worker = asyncio.create_task(self._worker(), name="reconcile")
+        helpers = [
+            asyncio.create_task(self._watch_live(), name="live-watch"),
+            asyncio.create_task(
+                self._every(self.settings.resync_interval, "resync"), name="resync"
+            ),
+            *(asyncio.create_task(_awaited(task)) for task in extra_tasks),
+        ]
+        if self.settings.git.repo is not None:
+            helpers.append(
+                asyncio.create_task(
+                    self._every(self.settings.git.interval, "interval"), name="fetch"
+                )
+            )
+        try:
+            await stop.wait()
+        finally:
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            # Let an in-flight cycle finish (no half-done apply); cancel only past the grace.
+            self._stopping = True
+            self._wake.set()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(worker, SHUTDOWN_GRACE)
+            await runner.cleanup()
+
+    async def wait_for_cycles(self, count: int, timeout: float) -> CycleOutcome | None:
+        """For tests and `demo`: wait until `count` cycles have completed in total."""
+        async with self._cycles_done:
+            await asyncio.wait_for(
+                self._cycles_done.wait_for(lambda: self.cycles >= count), timeout
+            )
+        return self.last_outcome
+
+    async def _worker(self) -> None:
+        while True:
+            await self._wake.wait()
+            if self._stopping:
+                return
+            self._wake.clear()
+            reasons, self._reasons = self._reasons, set()
+            refresh, self._refresh = self._refresh, False
+            outcome = await self.reconciler.cycle(refresh_source=refresh)
+            self._record(outcome, reasons)
+            async with self._cycles_done:
+                self.cycles += 1
+                self._cycles_done.notify_all()
+
+    def _record(self, outcome: CycleOutcome, reasons: set[str]) -> None:
+        self.last_outcome = outcome
+        self.ready = self.ready or outcome.result is not Result.FAILED
+        metrics = self.metrics
+        metrics.cycles.labels(result=outcome.result.value).inc()
+        metrics.cycle_seconds.observe(outcome.seconds)
+        metrics.drifted_fields.set(len(outcome.drift.items))
+        if outcome.result is Result.APPLIED:
+            metrics.applies.inc()
+            metrics.last_applied.info({"revision": str(outcome.revision)})
+        if outcome.reason == "ApplyConflict":
+            metrics.conflicts.inc()
+        metrics.watch_restarts.set(getattr(self.cluster, "watch_restarts", 0))
+        level = (
+            logging.WARNING if outcome.result in (Result.STALLED, Result.FAILED) else logging.INFO
+        )
+        _LOG.log(
+            level,
+            "cycle %s: %s",
+            outcome.result.value,
+            outcome.message,
+            extra={
+                "result": outcome.result.value,
+                "reason": outcome.reason,
+                "revision": str(outcome.revision) if outcome.revision else None,
+                "attempted": str(outcome.attempted) if outcome.attempted else None,
+                "drift": list(outcome.drift.paths),
+                "findings": [str(f.location) + f" {f.rule}" for f in outcome.findings],
+                "triggers": sorted(reasons),
+                "seconds": round(outcome.seconds, 4),
+            },
+        )
+
+    async def _watch_live(self) -> None:
+        async for _ in self.cluster.watch():
+            self.trigger("live", refresh_source=False)
+
+    async def _every(self, seconds: float, reason: str) -> None:
+        refresh = reason == "interval" or self.settings.git.repo is None
+        while True:
+            await asyncio.sleep(seconds * random.uniform(0.9, 1.1))
+            self.trigger(reason, refresh_source=refresh)
+
+
+async def _awaited(awaitable: Awaitable[Any]) -> None:
+    await awaitable
+
+
+def on_loop(loop: asyncio.AbstractEventLoop, call: Callable[[], None]) -> Callable[[], None]:
+    """Wrap `call` so a watchdog thread can invoke it safely on the event loop."""
+
+    def invoke() -> None:
+        loop.call_soon_threadsafe(call)
+
+    return invoke

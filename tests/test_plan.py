@@ -1,0 +1,251 @@
+"""What a cycle writes: the apply body holds exactly git's fields, never status or another
+clusterID, and never takes a cluster that is ahead of git back without an explicit rollback.
+
+Live objects are the corpus in ../shared/corpus; git documents go through the real parser.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import CORPUS, corpus_path
+
+from agent.model.documents import ManifestDocument
+from agent.model.plan import ALLOW_ROLLBACK_ANNOTATION, ApplyPlan
+from agent.pipeline.diff import diff
+from agent.pipeline.normalize import desired_spec
+from agent.pipeline.parse import parse_file, parse_text
+from agent.pipeline.plan import Mode, plan_apply
+
+CLUSTER_VERSIONS = sorted((CORPUS / "clusterversions").glob("*.yaml"))
+NO_TYPE_META = "4.7.16-idle-upgradeable-false-no-typemeta.yaml"
+IDLE_4_16 = "4.16.27-idle-failing-monitoring-unavailable.yaml"
+UPDATING_4_14 = "4.14.1-progressing-16pct-partial-conditional-recommended.yaml"
+MANAGED_FIELDS = "4.20.0-nightly-progressing-forced-unverified-managedfields.yaml"
+OVERRIDES = "4.22.0-nightly-idle-overrides-unmanaged-nochannel.yaml"
+
+
+def live_object(name: str) -> dict[str, Any]:
+    path = corpus_path("clusterversions", name)
+    data = path.read_bytes()
+    if name == NO_TYPE_META:  # Insights archives strip TypeMeta; the API server never does
+        data = b"apiVersion: config.openshift.io/v1\nkind: ClusterVersion\n" + data
+    [doc] = parse_file(data, name).documents
+    return copy.deepcopy(doc.body)
+
+
+def git_document(spec: dict[str, Any], **metadata: Any) -> ManifestDocument:
+    """A git file as cvsync reads it: through the real parser (JSON is YAML)."""
+    body = {
+        "apiVersion": "config.openshift.io/v1",
+        "kind": "ClusterVersion",
+        "metadata": {"name": "version", **metadata},
+        "spec": spec,
+    }
+    [doc] = parse_text(json.dumps(body), "clusters/prod/clusterversion.yaml").documents
+    return doc
+
+
+def plan_for(
+    doc: ManifestDocument, live: dict[str, Any] | None, mode: Mode = "enforce"
+) -> ApplyPlan:
+    return plan_apply(doc, live, diff(desired_spec(doc.body), live), mode=mode)
+
+
+def body_of(plan: ApplyPlan) -> dict[str, Any]:
+    assert plan.body is not None
+    return plan.body
+
+
+def manage(live: dict[str, Any], manager: str, fields: dict[str, Any], operation: str) -> None:
+    live["metadata"].setdefault("managedFields", []).append(
+        {
+            "apiVersion": "config.openshift.io/v1",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": fields,
+            "manager": manager,
+            "operation": operation,
+            "time": "2025-09-01T10:00:00Z",
+        }
+    )
+
+
+def test_an_identical_spec_writes_nothing() -> None:
+    live = live_object(IDLE_4_16)
+    plan = plan_for(git_document(live["spec"]), live)
+    assert (plan.body, plan.stalled, plan.corrected, plan.reported) == (None, None, (), ())
+    assert "in sync" in plan.message
+
+
+def test_the_body_holds_exactly_the_spec_fields_git_declares() -> None:
+    live = live_object(IDLE_4_16)
+    spec = {"clusterID": live["spec"]["clusterID"], "channel": "stable-4.16"}
+    plan = plan_for(git_document(spec, labels={"team": "platform"}), live)
+    assert plan.body == {
+        "apiVersion": "config.openshift.io/v1",
+        "kind": "ClusterVersion",
+        "metadata": {"name": "version", "labels": {"team": "platform"}},
+        "spec": {"clusterID": live["spec"]["clusterID"], "channel": "stable-4.16"},
+    }
+    assert plan.corrected == (".spec.channel",)
+    assert "status" not in plan.body
+
+
+def test_a_spec_copied_with_status_and_server_metadata_sends_neither() -> None:
+    live = live_object(IDLE_4_16)
+    copied = copy.deepcopy(live)
+    copied["spec"]["channel"] = "stable-4.16"
+    [doc] = parse_text(json.dumps(copied), "clusterversion.yaml").documents
+    plan = plan_for(doc, live)
+    assert plan.body is not None
+    assert set(plan.body) == {"apiVersion", "kind", "metadata", "spec"}
+    assert body_of(plan)["metadata"] == {"name": "version"}
+    assert body_of(plan)["spec"] == {**live["spec"], "channel": "stable-4.16"}
+
+
+def test_desired_update_is_sent_whole_as_one_unit() -> None:
+    live = live_object(IDLE_4_16)
+    spec = {**live["spec"], "desiredUpdate": {"version": "4.16.28"}}
+    plan = plan_for(git_document(spec), live)
+    assert body_of(plan)["spec"]["desiredUpdate"] == {
+        "architecture": "",
+        "force": False,
+        "image": "",
+        "version": "4.16.28",
+    }
+    assert plan.corrected == (".spec.desiredUpdate",)
+
+
+def test_a_different_cluster_id_stalls_and_names_both_ids() -> None:
+    live = live_object(IDLE_4_16)
+    other = "5e65da93-4167-4f1e-9571-f99963cda23e"
+    plan = plan_for(git_document({**live["spec"], "clusterID": other, "channel": "x"}), live)
+    assert (plan.body, plan.stalled) == (None, "ClusterIDMismatch")
+    assert other in plan.message
+    assert live["spec"]["clusterID"] in plan.message
+    assert plan.corrected == ()
+    assert ".spec.clusterID" in plan.reported
+
+
+def test_a_cluster_without_its_cluster_version_stalls_and_creates_nothing() -> None:
+    plan = plan_for(git_document({"clusterID": "5e65da93-4167-4f1e-9571-f99963cda23e"}), None)
+    assert (plan.body, plan.stalled) == (None, "ClusterVersionNotFound")
+
+
+def test_observe_mode_reports_everything_and_writes_nothing() -> None:
+    live = live_object(IDLE_4_16)
+    spec = {**live["spec"], "channel": "stable-4.16", "desiredUpdate": {"version": "4.16.20"}}
+    plan = plan_for(git_document(spec), live, mode="observe")
+    assert (plan.body, plan.stalled, plan.corrected) == (None, None, ())
+    assert plan.reported == (".spec.channel", ".spec.desiredUpdate")
+    assert "observe mode" in plan.message
+    assert "RollbackRefused" in plan.message
+
+
+# --- forward drift and rollbacks ---------------------------------------------------------------
+
+
+def test_forward_drift_alone_writes_nothing_and_says_rollback_refused() -> None:
+    live = live_object(IDLE_4_16)
+    plan = plan_for(git_document({**live["spec"], "desiredUpdate": {"version": "4.16.20"}}), live)
+    assert (plan.body, plan.stalled) == (None, None)
+    assert plan.reported == (".spec.desiredUpdate",)
+    assert "RollbackRefused" in plan.message
+    assert "4.16.27" in plan.message
+    assert f'{ALLOW_ROLLBACK_ANNOTATION}: "4.16.20"' in plan.message
+
+
+def test_forward_drift_leaves_desired_update_out_of_the_body_but_corrects_the_rest() -> None:
+    live = live_object(UPDATING_4_14)
+    spec = {**live["spec"], "channel": "fast-4.14", "desiredUpdate": {"version": "4.14.0"}}
+    plan = plan_for(git_document(spec), live)
+    assert plan.body is not None
+    assert "desiredUpdate" not in body_of(plan)["spec"]
+    assert body_of(plan)["spec"]["channel"] == "fast-4.14"
+    assert (plan.corrected, plan.reported) == ((".spec.channel",), (".spec.desiredUpdate",))
+
+
+def test_forward_drift_keeps_a_desired_update_cvsync_owns_instead_of_dropping_it() -> None:
+    live = live_object(UPDATING_4_14)
+    fields: dict[str, Any] = {"f:architecture": {}, "f:force": {}, "f:image": {}, "f:version": {}}
+    manage(live, "cvsync", {"f:spec": {"f:desiredUpdate": {".": {}, **fields}}}, "Apply")
+    spec = {**live["spec"], "channel": "fast-4.14", "desiredUpdate": {"version": "4.14.0"}}
+    plan = plan_for(git_document(spec), live)
+    assert body_of(plan)["spec"]["desiredUpdate"]["version"] == "4.14.1"
+    assert body_of(plan)["spec"]["desiredUpdate"]["image"] == live["spec"]["desiredUpdate"]["image"]
+    assert plan.reported == (".spec.desiredUpdate",)
+
+
+def test_the_rollback_annotation_for_the_git_version_applies_it() -> None:
+    live = live_object(IDLE_4_16)
+    spec = {**live["spec"], "desiredUpdate": {"version": "4.16.20"}}
+    doc = git_document(spec, annotations={ALLOW_ROLLBACK_ANNOTATION: "4.16.20"})
+    plan = plan_for(doc, live)
+    assert body_of(plan)["spec"]["desiredUpdate"]["version"] == "4.16.20"
+    assert body_of(plan)["metadata"]["annotations"] == {ALLOW_ROLLBACK_ANNOTATION: "4.16.20"}
+    assert plan.corrected == (".spec.desiredUpdate",)
+    assert "RollbackAllowed" in plan.message
+
+
+def test_a_rollback_annotation_for_another_version_does_not_allow_it() -> None:
+    live = live_object(IDLE_4_16)
+    spec = {**live["spec"], "desiredUpdate": {"version": "4.16.20"}}
+    plan = plan_for(git_document(spec, annotations={ALLOW_ROLLBACK_ANNOTATION: "4.16.19"}), live)
+    assert plan.body is None
+    assert "RollbackRefused" in plan.message
+
+
+def test_an_image_only_rollback_is_allowed_by_annotating_the_image() -> None:
+    live = live_object(MANAGED_FIELDS)
+    old = live["status"]["history"][1]["image"]
+    spec = {**live["spec"], "desiredUpdate": {"image": old, "force": True}}
+    refused = plan_for(git_document(spec), live)
+    allowed = plan_for(git_document(spec, annotations={ALLOW_ROLLBACK_ANNOTATION: old}), live)
+    assert refused.body is None
+    assert "RollbackRefused" in refused.message
+    assert body_of(allowed)["spec"]["desiredUpdate"]["image"] == old
+
+
+def test_git_dropping_a_desired_update_cvsync_applied_keeps_the_target() -> None:
+    live = live_object(UPDATING_4_14)
+    manage(live, "cvsync", {"f:spec": {"f:desiredUpdate": {"f:version": {}, "f:image": {}}}},
+           "Apply")  # fmt: skip
+    spec = {k: v for k, v in live["spec"].items() if k != "desiredUpdate"}
+    plan = plan_for(git_document({**spec, "channel": "fast-4.14"}), live)
+    assert body_of(plan)["spec"]["desiredUpdate"]["version"] == "4.14.1"
+    assert plan.reported == (".spec.desiredUpdate",)
+    assert "DesiredUpdateKept" in plan.message
+
+
+def test_a_field_git_dropped_that_cvsync_alone_owns_is_corrected_by_leaving_it_out() -> None:
+    live = live_object(IDLE_4_16)
+    manage(live, "cvsync", {"f:spec": {"f:upstream": {}}}, "Apply")
+    spec = {k: v for k, v in live["spec"].items() if k != "upstream"}
+    plan = plan_for(git_document(spec), live)
+    assert plan.corrected == (".spec.upstream",)
+    assert "upstream" not in body_of(plan)["spec"]
+
+
+def test_a_plan_that_writes_overrides_says_they_block_minor_upgrades() -> None:
+    live = live_object(OVERRIDES)
+    spec = copy.deepcopy(live["spec"])
+    spec["overrides"][0]["unmanaged"] = False
+    plan = plan_for(git_document(spec), live)
+    assert plan.corrected == (
+        ".spec.overrides[kind=ClusterImagePolicy,group=config.openshift.io,namespace=,"
+        "name=openshift].unmanaged",
+    )
+    assert body_of(plan)["spec"]["overrides"] == spec["overrides"]
+    assert "ClusterVersionOverridesSet" in plan.message
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("path", CLUSTER_VERSIONS, ids=lambda path: Path(path).name)
+def test_a_real_cluster_s_own_spec_plans_no_write(path: Path) -> None:
+    live = live_object(path.name)
+    plan = plan_for(git_document(live["spec"]), live)
+    assert (plan.body, plan.stalled, plan.reported) == (None, None, ())

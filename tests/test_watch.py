@@ -1,0 +1,221 @@
+"""TreeWatcher and LocalTreeSource on a git-sync style layout: worktrees `rev-<sha>/` and a
+`current` symlink swapped atomically, plus a plain directory edited in place."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from agent.adapters.git import LocalTreeSource, WorkTreeInvalidError, WorkTreeMissingError
+from agent.adapters.watch import TreeWatcher
+
+SPEC = "clusters/prod/clusterversion.yaml"
+PATHS = (SPEC, "clusters/prod/policy.yaml")
+QUIET = 0.4  # long enough after a burst for any stray second callback to show up
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "Test Author",
+    "GIT_AUTHOR_EMAIL": "author@example.test",
+    "GIT_COMMITTER_NAME": "Test Committer",
+    "GIT_COMMITTER_EMAIL": "committer@example.test",
+}
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+@pytest.fixture(autouse=True)
+def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / "gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for name, value in IDENTITY.items():
+        monkeypatch.setenv(name, value)
+
+
+@dataclass
+class GitSync:
+    """What git-sync leaves on disk: a checkout per revision and a symlink to the live one."""
+
+    origin: Path
+    root: Path
+    swaps: int = 0
+
+    @property
+    def link(self) -> Path:
+        return self.root / "current"
+
+    def commit(self, text: str) -> str:
+        path = self.origin / SPEC
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        git(self.origin, "add", "--all")
+        git(self.origin, "commit", "--quiet", "-m", text)
+        sha = git(self.origin, "rev-parse", "HEAD")
+        git(self.origin, "worktree", "add", "--quiet", "--detach", str(self.root / f"rev-{sha}"))
+        return sha
+
+    def swap(self, sha: str) -> None:
+        """Point `current` at rev-<sha> the way git-sync does: a new link, renamed over."""
+        self.swaps += 1
+        temporary = self.root / f".current-{self.swaps}.tmp"
+        os.symlink(f"rev-{sha}", temporary)
+        os.replace(temporary, self.link)
+
+    def remove(self, sha: str) -> None:
+        git(self.origin, "worktree", "remove", "--force", str(self.root / f"rev-{sha}"))
+
+
+@pytest.fixture
+def gitsync(tmp_path: Path) -> GitSync:
+    origin = tmp_path / "origin"
+    root = tmp_path / "root"
+    root.mkdir()
+    git(tmp_path, "init", "--quiet", "--initial-branch=main", str(origin))
+    return GitSync(origin, root)
+
+
+class Calls:
+    """Counts callbacks from the watcher's thread."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._cond = threading.Condition()
+
+    def __call__(self) -> None:
+        with self._cond:
+            self.count += 1
+            self._cond.notify_all()
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self.count >= count, timeout)
+
+
+@pytest.fixture
+def calls() -> Calls:
+    return Calls()
+
+
+@pytest.fixture
+def watcher(gitsync: GitSync, calls: Calls) -> Iterator[TreeWatcher]:
+    with TreeWatcher(gitsync.link, calls) as watching:
+        yield watching
+
+
+async def test_each_swap_fires_once_and_the_source_then_reads_the_new_revision(
+    gitsync: GitSync,
+) -> None:
+    first = gitsync.commit("v: 1\n")
+    gitsync.swap(first)
+    source = LocalTreeSource(gitsync.link, "main", PATHS)
+    assert (await source.refresh()).revision.sha == first
+
+    loop = asyncio.get_running_loop()
+    changes: asyncio.Queue[None] = asyncio.Queue()
+    # The callback runs on a watchdog thread: hand it to the loop thread-safely.
+    with TreeWatcher(gitsync.link, lambda: loop.call_soon_threadsafe(changes.put_nowait, None)):
+        previous = first
+        for number in (2, 3):
+            sha = gitsync.commit(f"v: {number}\n")
+            gitsync.swap(sha)
+            gitsync.remove(previous)  # git-sync deletes the old checkout right after the swap
+            await asyncio.wait_for(changes.get(), timeout=5)
+            snapshot = await source.refresh()
+            assert str(snapshot.revision) == f"main@sha1:{sha}"
+            assert dict(snapshot.files) == {SPEC: f"v: {number}\n".encode()}
+            await asyncio.sleep(QUIET)
+            assert changes.empty(), "one swap gave more than one callback"
+            previous = sha
+    await source.close()
+
+
+async def test_a_burst_of_five_swaps_gives_one_or_two_callbacks(
+    gitsync: GitSync, calls: Calls
+) -> None:
+    shas = [gitsync.commit(f"v: {number}\n") for number in range(6)]
+    gitsync.swap(shas[0])
+    with TreeWatcher(gitsync.link, calls):
+        for sha in shas[1:]:
+            gitsync.swap(sha)
+            time.sleep(0.005)  # quick, but slow enough that an undebounced watcher fires 5 times
+        assert calls.wait_for(1)
+        time.sleep(QUIET)
+    assert calls.count in (1, 2)
+    snapshot = await LocalTreeSource(gitsync.link, "main", PATHS).refresh()
+    assert snapshot.revision.sha == shas[-1]
+
+
+async def test_reading_the_tree_does_not_fire_the_watcher(gitsync: GitSync, calls: Calls) -> None:
+    gitsync.swap(gitsync.commit("v: 1\n"))
+    source = LocalTreeSource(gitsync.link, "main", PATHS)
+    with TreeWatcher(gitsync.link, calls):
+        for _ in range(3):
+            await source.refresh()
+        time.sleep(QUIET)
+    assert calls.count == 0  # else every refresh would trigger the next one
+
+
+def test_a_link_that_appears_after_the_watch_started_fires(
+    gitsync: GitSync, watcher: TreeWatcher, calls: Calls
+) -> None:
+    gitsync.swap(gitsync.commit("v: 1\n"))
+    assert calls.wait_for(1)
+
+
+def test_edits_inside_a_plain_directory_fire(tmp_path: Path, calls: Calls) -> None:
+    plain = tmp_path / "plain"
+    (plain / "clusters" / "prod").mkdir(parents=True)
+    (plain / SPEC).write_text("v: 1\n")
+    with TreeWatcher(plain, calls):
+        (plain / SPEC).write_text("v: 2\n")
+        assert calls.wait_for(1)
+        time.sleep(QUIET)
+        assert calls.count == 1
+        (plain / "clusters" / "staging").mkdir()
+        (plain / "clusters" / "staging" / "clusterversion.yaml").write_text("v: 1\n")
+        assert calls.wait_for(2)
+
+
+def test_a_watcher_on_a_missing_directory_says_so(tmp_path: Path, calls: Calls) -> None:
+    watcher = TreeWatcher(tmp_path / "absent" / "current", calls)
+    with pytest.raises(WorkTreeMissingError):
+        watcher.start()
+    watcher.stop()
+
+
+async def test_a_missing_link_is_a_retryable_error(gitsync: GitSync) -> None:
+    with pytest.raises(WorkTreeMissingError) as caught:
+        await LocalTreeSource(gitsync.link, "main", PATHS).refresh()
+    assert caught.value.retryable
+    assert caught.value.reason == "GitWorkTreeMissing"
+
+
+async def test_a_directory_that_is_not_a_checkout_is_refused(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    with pytest.raises(WorkTreeInvalidError):
+        await LocalTreeSource(plain, "main", PATHS).refresh()
+
+
+async def test_a_symlink_in_the_checkout_is_not_followed(gitsync: GitSync, tmp_path: Path) -> None:
+    outside = tmp_path / "secret-token"
+    outside.write_text("do not read me")
+    policy = gitsync.origin / "clusters" / "prod" / "policy.yaml"
+    policy.parent.mkdir(parents=True)
+    policy.symlink_to(outside)
+    sha = gitsync.commit("v: 1\n")
+    gitsync.swap(sha)
+    snapshot = await LocalTreeSource(gitsync.link, "main", ("clusters",)).refresh()
+    assert dict(snapshot.files) == {SPEC: b"v: 1\n"}
