@@ -7,19 +7,23 @@ Bad input never produces a traceback.
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
 from agent import __version__
 from agent.adapters.files import collect_spec_files
 from agent.errors import CvsyncError
+from agent.logs import configure_logging
 from agent.model import findings as rules
 from agent.pipeline.check import check_files
 from agent.pipeline.findings_render import render_json, render_text
 from agent.sandbox.scenarios import scenario_names
+from agent.settings import DEFAULT_SPEC_PATH, GitSettings, Settings
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -119,6 +123,131 @@ def sandbox(
         time_scale=time_scale,
     )
     asyncio.run(serve_until_stopped(options, kubeconfig_path, click.echo))
+
+
+@cvsync.command()
+@click.option("--cluster", required=True, envvar="CVSYNC_CLUSTER", help="Cluster name in git.")
+@click.option("--repo", envvar="CVSYNC_REPO", help="Git URL (https, ssh or file) to clone.")
+@click.option("--ref", "--branch", "ref", default="main", show_default=True, envvar="CVSYNC_REF")
+@click.option(
+    "--local-path",
+    type=click.Path(path_type=Path),
+    envvar="CVSYNC_LOCAL_PATH",
+    help="A checkout kept fresh by git-sync (the link it swaps), instead of --repo.",
+)
+@click.option(
+    "--spec-path",
+    default=DEFAULT_SPEC_PATH,
+    show_default=True,
+    envvar="CVSYNC_SPEC_PATH",
+    help="Where the cluster's spec lives in the repository; {cluster} is replaced.",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("/tmp/cvsync"),
+    show_default=True,
+    envvar="CVSYNC_WORKDIR",
+)
+@click.option("--interval", type=float, default=60.0, show_default=True, envvar="CVSYNC_INTERVAL")
+@click.option("--git-token-file", type=click.Path(path_type=Path), envvar="CVSYNC_GIT_TOKEN_FILE")
+@click.option("--git-token-env", envvar="CVSYNC_GIT_TOKEN_ENV")
+@click.option("--git-username", envvar="CVSYNC_GIT_USERNAME")
+@click.option(
+    "--git-password-file", type=click.Path(path_type=Path), envvar="CVSYNC_GIT_PASSWORD_FILE"
+)
+@click.option(
+    "--git-ssh-key-file", type=click.Path(path_type=Path), envvar="CVSYNC_GIT_SSH_KEY_FILE"
+)
+@click.option(
+    "--git-known-hosts-file",
+    type=click.Path(path_type=Path),
+    envvar="CVSYNC_GIT_KNOWN_HOSTS_FILE",
+)
+@click.option("--kubeconfig", type=click.Path(path_type=Path), envvar="KUBECONFIG")
+@click.option("--context", envvar="CVSYNC_CONTEXT")
+@click.option("--in-cluster", is_flag=True, envvar="CVSYNC_IN_CLUSTER")
+@click.option(
+    "--mode",
+    type=click.Choice(["enforce", "observe"]),
+    default="enforce",
+    show_default=True,
+    envvar="CVSYNC_MODE",
+)
+@click.option("--force-conflicts", is_flag=True, envvar="CVSYNC_FORCE_CONFLICTS")
+@click.option(
+    "--resync-interval", type=float, default=600.0, show_default=True, envvar="CVSYNC_RESYNC"
+)
+@click.option(
+    "--http-address", default="127.0.0.1:8080", show_default=True, envvar="CVSYNC_HTTP_ADDRESS"
+)
+@click.option(
+    "--webhook-secret-file", type=click.Path(path_type=Path), envvar="CVSYNC_WEBHOOK_SECRET_FILE"
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["json", "text"]),
+    default="json",
+    show_default=True,
+    envvar="CVSYNC_LOG_FORMAT",
+)
+def run(**options: Any) -> None:
+    """Keep the live ClusterVersion in line with git until SIGTERM or Ctrl-C."""
+    from agent.bootstrap import run_agent  # noqa: PLC0415 - kubernetes-asyncio loads ~1 s
+
+    settings = _settings(options)
+    if settings.git.repo is None and settings.git.local_path is None:
+        raise click.UsageError("give --repo URL or --local-path DIR")
+    configure_logging(settings.log_format)
+    asyncio.run(_until_signalled(lambda stop: run_agent(settings, stop)))
+
+
+@cvsync.command()
+def demo() -> None:
+    """Show the whole loop in under a minute against the built-in sandbox cluster."""
+    from agent.demo import run_demo  # noqa: PLC0415 - kubernetes-asyncio loads ~1 s
+
+    sys.exit(asyncio.run(run_demo(click.echo)))
+
+
+def _settings(options: dict[str, Any]) -> Settings:
+    host, _, port = str(options["http_address"]).rpartition(":")
+    git = GitSettings(
+        repo=options["repo"],
+        ref=options["ref"],
+        local_path=options["local_path"],
+        workdir=options["workdir"],
+        interval=options["interval"],
+        token_file=options["git_token_file"],
+        token_env=options["git_token_env"],
+        username=options["git_username"],
+        password_file=options["git_password_file"],
+        ssh_key_file=options["git_ssh_key_file"],
+        known_hosts_file=options["git_known_hosts_file"],
+    )
+    return Settings(
+        cluster=options["cluster"],
+        git=git,
+        spec_path=options["spec_path"],
+        kubeconfig=options["kubeconfig"],
+        context=options["context"],
+        in_cluster=options["in_cluster"],
+        mode=options["mode"],
+        force_conflicts=options["force_conflicts"],
+        resync_interval=options["resync_interval"],
+        http_host=host or "127.0.0.1",
+        http_port=int(port),
+        webhook_secret_file=options["webhook_secret_file"],
+        log_format=options["log_format"],
+    )
+
+
+async def _until_signalled(body: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await body(stop)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

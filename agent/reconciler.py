@@ -51,6 +51,7 @@ class CycleOutcome:
     findings: tuple[Finding, ...] = ()
     retryable: bool = False
     seconds: float = 0.0
+    fetch_seconds: float | None = None  # time spent refreshing the source, when it was
 
 
 @dataclass
@@ -100,13 +101,16 @@ class Reconciler:
 
     async def _cycle(self, refresh_source: bool) -> CycleOutcome:
         problem: CycleOutcome | None = None
+        fetch_seconds = None
         if refresh_source or self.snapshot is None:
+            fetch_started = time.monotonic()
             try:
                 self.snapshot = await self.source.refresh()
             except SourceError as exc:
                 problem = CycleOutcome(
                     Result.FAILED, exc.reason, exc.message, retryable=exc.retryable
                 )
+            fetch_seconds = time.monotonic() - fetch_started
         attempted = self.snapshot.revision if self.snapshot else None
         if self.snapshot is not None:
             problem = self._take_spec(self.snapshot) or problem
@@ -114,7 +118,7 @@ class Reconciler:
             return problem or CycleOutcome(
                 Result.STALLED, "NoSpec", "no valid spec has been read yet", attempted=attempted
             )
-        outcome = await self._reconcile(self.last_good)
+        outcome = replace(await self._reconcile(self.last_good), fetch_seconds=fetch_seconds)
         if problem is not None:
             # A broken commit never reaches the cluster; the last good spec stays in force.
             return replace(

@@ -122,6 +122,8 @@ class Runtime:
         metrics = self.metrics
         metrics.cycles.labels(result=outcome.result.value).inc()
         metrics.cycle_seconds.observe(outcome.seconds)
+        if outcome.fetch_seconds is not None:
+            metrics.fetch_seconds.observe(outcome.fetch_seconds)
         metrics.drifted_fields.set(len(outcome.drift.items))
         if outcome.result is Result.APPLIED:
             metrics.applies.inc()

@@ -227,3 +227,24 @@ async def test_a_thousand_resync_cycles_with_nothing_changed_make_no_write(
             await source.close()
         assert sandbox.faults.writes(user="cvsync") == 0
         assert sandbox.faults.total("get", "clusterversions", "cvsync") == 1001
+
+
+async def test_metrics_and_readiness_report_the_cycles(loop: Loop) -> None:
+    await loop.push_and_notify(spec_text(loop.cluster_id, "fast-4.15"), "switch to fast")
+    await loop.settle(lambda: loop.channel() == "fast-4.15")
+    base = f"http://127.0.0.1:{loop.runtime.http_port}"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{base}/readyz") as ready:
+            assert ready.status == 200
+        async with session.get(f"{base}/metrics") as response:
+            text = await response.text()
+    assert "cvsync_applies_total 1.0" in text
+    assert 'cvsync_cycles_total{result="Applied"} 1.0' in text
+    assert 'cvsync_last_applied_revision_info{revision="main@sha1:' in text
+    fetches = [
+        line
+        for line in text.splitlines()
+        if line.startswith("cvsync_git_fetch_duration_seconds_count")
+    ]
+    assert fetches
+    assert float(fetches[0].split()[-1]) >= 2
