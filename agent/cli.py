@@ -10,6 +10,7 @@ import asyncio
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,17 @@ import click
 
 from agent import __version__
 from agent.adapters.files import collect_spec_files
-from agent.errors import CvsyncError
+from agent.errors import CvsyncError, UsageError
 from agent.logs import configure_logging
 from agent.model import findings as rules
+from agent.model.revision import Revision, Snapshot
 from agent.pipeline.check import check_files
+from agent.pipeline.diff import diff as diff_specs
+from agent.pipeline.drift_render import FORMATS, render_drift, render_plan, spec_changes
 from agent.pipeline.findings_render import render_json, render_text
+from agent.pipeline.normalize import desired_spec
+from agent.pipeline.plan import plan_apply
+from agent.reconciler import apply_taking_back, select_spec
 from agent.sandbox.scenarios import scenario_names
 from agent.settings import DEFAULT_SPEC_PATH, GitSettings, Settings
 
@@ -208,6 +215,95 @@ def demo() -> None:
     from agent.demo import run_demo  # noqa: PLC0415 - kubernetes-asyncio loads ~1 s
 
     sys.exit(asyncio.run(run_demo(click.echo)))
+
+
+def _target_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options `diff` and `plan` share: which spec, which cluster, which output."""
+    for option in reversed(
+        [
+            click.option("--cluster", required=True, envvar="CVSYNC_CLUSTER"),
+            click.option(
+                "--file",
+                "spec_file",
+                type=click.Path(dir_okay=False, path_type=Path),
+                help="The spec to compare (default: clusters/<cluster>/clusterversion.yaml).",
+            ),
+            click.option("--kubeconfig", type=click.Path(path_type=Path), envvar="KUBECONFIG"),
+            click.option("--context", envvar="CVSYNC_CONTEXT"),
+            click.option(
+                "-o", "--output", type=click.Choice(FORMATS), default="text", show_default=True
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+@cvsync.command()
+@_target_options
+def diff(**options: Any) -> None:
+    """Compare the spec in git with the live ClusterVersion, like `kubectl diff`.
+
+    Exits 0 when nothing drifted, 1 when something did, 2 on errors."""
+    sys.exit(asyncio.run(_diff_or_plan("diff", options)))
+
+
+@cvsync.command()
+@_target_options
+def plan(**options: Any) -> None:
+    """Show exactly what `cvsync run` would change, from a server-side dry run (dryRun=All).
+
+    Exits 0 when the plan was made (whether or not it changes anything), 2 on errors."""
+    sys.exit(asyncio.run(_diff_or_plan("plan", options)))
+
+
+async def _diff_or_plan(command: str, options: dict[str, Any]) -> int:
+    from agent.adapters.kube import KubeCluster  # noqa: PLC0415 - kubernetes-asyncio loads ~1 s
+
+    cluster_name = options["cluster"]
+    path = options["spec_file"] or Path(DEFAULT_SPEC_PATH.format(cluster=cluster_name))
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    snapshot = Snapshot(Revision("file", str(path)), ((path.as_posix(), path.read_bytes()),))
+    document, findings = select_spec(snapshot, path.as_posix())
+    if document is None:
+        for finding in findings:
+            click.echo(f"{finding.location}: {finding.severity}[{finding.rule}]: {finding.message}")
+        click.echo(f"cvsync: error: {path} holds no valid ClusterVersion", err=True)
+        return EXIT_USAGE
+    try:
+        cluster = await KubeCluster.connect(
+            kubeconfig=options["kubeconfig"], context=options["context"]
+        )
+    except CvsyncError as exc:
+        click.echo(f"cvsync: error: {exc.message}", err=True)
+        return EXIT_USAGE
+    try:
+        live = await cluster.get()
+        drift = diff_specs(desired_spec(document.body), live)
+        plan_ = plan_apply(document, live, drift, mode="enforce")
+        label = path.as_posix()
+        if command == "diff":
+            click.echo(render_drift(cluster_name, label, drift, options["output"]), nl=False)
+            if plan_.stalled is not None:
+                click.echo(f"cvsync: error: {plan_.stalled}: {plan_.message}", err=True)
+                return EXIT_USAGE
+            return EXIT_FINDINGS if drift else EXIT_OK
+        changes: list[dict[str, Any]] = []
+        if plan_.body is not None and plan_.stalled is None:
+            after, taken = await apply_taking_back(cluster, plan_.body, force=False, dry_run=True)
+            changes = spec_changes(live, after)
+            for field, owner in taken:
+                plan_ = replace(
+                    plan_, message=f'{plan_.message}; takes {field} back from "{owner}"'
+                )
+        click.echo(render_plan(cluster_name, label, plan_, changes, options["output"]), nl=False)
+        return EXIT_OK
+    except CvsyncError as exc:
+        click.echo(f"cvsync: error: {exc.message}", err=True)
+        return EXIT_USAGE
+    finally:
+        await cluster.close()
 
 
 def _settings(options: dict[str, Any]) -> Settings:

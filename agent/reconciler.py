@@ -170,18 +170,12 @@ class Reconciler:
             return self._refused[1]
         reason, message = "Applied", plan.message
         try:
-            try:
-                await self.cluster.apply(
-                    plan.body, force=self.settings.force_conflicts, dry_run=False
-                )
-            except ApplyConflictError as exc:
-                if exc.appliers:
-                    raise
-                # Only imperative writes (oc patch, the console) hold these fields: that is
-                # the drift git must win over, so cvsync takes its fields back.
-                await self.cluster.apply(plan.body, force=True, dry_run=False)
-                taken = ", ".join(f'{field} from "{owner}"' for field, owner in exc.conflicts)
-                reason, message = "DriftCorrected", f"took back {taken}"
+            _, taken = await apply_taking_back(
+                self.cluster, plan.body, force=self.settings.force_conflicts, dry_run=False
+            )
+            if taken:
+                reason = "DriftCorrected"
+                message = "took back " + ", ".join(f'{f} from "{o}"' for f, o in taken)
         except ApplyConflictError as exc:
             owners = ", ".join(f'{field} is owned by "{owner}"' for field, owner in exc.conflicts)
             refused = CycleOutcome(
@@ -200,6 +194,21 @@ class Reconciler:
         self.last_applied = revision
         self._refused = None
         return CycleOutcome(Result.APPLIED, reason, message, revision, drift=drift)
+
+
+async def apply_taking_back(
+    cluster: Cluster, body: dict[str, Any], *, force: bool, dry_run: bool
+) -> tuple[dict[str, Any], tuple[tuple[str, str], ...]]:
+    """Apply `body`; when only imperative writers (oc patch, the console) hold conflicting
+    fields, that is the drift git must win over, so take them back with a forced apply.
+    Returns the result and the (field, previous owner) pairs taken; raises when another
+    applier owns a field (a declared intent cvsync reports instead of overriding)."""
+    try:
+        return await cluster.apply(body, force=force, dry_run=dry_run), ()
+    except ApplyConflictError as exc:
+        if exc.appliers:
+            raise
+        return await cluster.apply(body, force=True, dry_run=dry_run), exc.conflicts
 
 
 def _attempt_key(body: dict[str, Any], live: dict[str, Any] | None) -> str:
