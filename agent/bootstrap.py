@@ -40,7 +40,13 @@ async def build_runtime(settings: Settings, source: Source, cluster: KubeCluster
     secret = None
     if settings.webhook_secret_file is not None:
         secret = settings.webhook_secret_file.read_bytes().strip()
-    return Runtime(settings, Reconciler(settings, source, cluster), cluster, webhook_secret=secret)
+    return Runtime(
+        settings,
+        Reconciler(settings, source, cluster),
+        cluster,
+        webhook_secret=secret,
+        events=cluster.events(settings.namespace),
+    )
 
 
 async def run_agent(

@@ -198,6 +198,13 @@ def sandbox(
     show_default=True,
     envvar="CVSYNC_LOG_FORMAT",
 )
+@click.option(
+    "--namespace",
+    default="default",
+    show_default=True,
+    envvar=["CVSYNC_NAMESPACE", "POD_NAMESPACE"],
+    help="Where to record Kubernetes Events (cvsync's own namespace in a pod).",
+)
 def run(**options: Any) -> None:
     """Keep the live ClusterVersion in line with git until SIGTERM or Ctrl-C."""
     from agent.bootstrap import run_agent  # noqa: PLC0415 - kubernetes-asyncio loads ~1 s
@@ -335,6 +342,7 @@ def _settings(options: dict[str, Any]) -> Settings:
         http_port=int(port),
         webhook_secret_file=options["webhook_secret_file"],
         log_format=options["log_format"],
+        namespace=options["namespace"],
     )
 
 

@@ -90,6 +90,7 @@ class Reconciler:
         self.snapshot: Snapshot | None = None
         self.last_good: DesiredSpec | None = None
         self.last_applied: Revision | None = None
+        self.last_live: dict[str, Any] | None = None  # the object the last cycle compared
         # A refused apply is not retried until git's body or the live spec's ownership
         # changes: repeating it would only repeat the same 409 on every status update.
         self._refused: tuple[str, CycleOutcome] | None = None
@@ -152,7 +153,7 @@ class Reconciler:
     async def _reconcile(self, desired: DesiredSpec) -> CycleOutcome:
         revision = desired.revision
         try:
-            live = await self.cluster.get()
+            live = self.last_live = await self.cluster.get()
         except KubeError as exc:
             return CycleOutcome(
                 Result.FAILED, exc.reason, exc.message, revision, retryable=exc.retryable

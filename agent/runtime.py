@@ -12,7 +12,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from agent.adapters.http import HttpState, http_application, serve
 from agent.metrics import Metrics
@@ -21,7 +21,26 @@ from agent.reconciler import CycleOutcome, Reconciler, Result
 from agent.settings import Settings
 
 _LOG = logging.getLogger("cvsync")
+_QUIET_REASONS = frozenset({"InSync"})
+
+
+class EventSink(Protocol):
+    async def record(
+        self, reason: str, message: str, *, warning: bool, involved: dict[str, Any] | None
+    ) -> None: ...
+
+
 SHUTDOWN_GRACE = 4.0
+# A failed cycle that a retry can help (a 5xx, a dropped connection, an unreachable remote) is
+# tried again after RETRY_BASE seconds, doubling per consecutive failure up to RETRY_CAP: no
+# new trigger may come (a failed apply changes nothing the watch would see).
+RETRY_BASE = 0.5
+RETRY_CAP = 60.0
+
+
+def retry_delay(failures: int, *, base: float, cap: float) -> float:
+    """Seconds before retrying after `failures` consecutive retryable failures (1, 2, ...)."""
+    return min(cap, base * 2.0 ** min(max(failures - 1, 0), 30))
 
 
 class Runtime:
@@ -30,9 +49,14 @@ class Runtime:
         settings: Settings,
         reconciler: Reconciler,
         cluster: Cluster,
+        *,
         metrics: Metrics | None = None,
         webhook_secret: bytes | None = None,
+        events: EventSink | None = None,
+        retry_base: float = RETRY_BASE,
+        retry_cap: float = RETRY_CAP,
     ) -> None:
+        self.events = events
         self.settings = settings
         self.reconciler = reconciler
         self.cluster = cluster
@@ -48,6 +72,10 @@ class Runtime:
         self._stopping = False
         self.cycles = 0
         self.started = asyncio.Event()  # set once the HTTP endpoints listen
+        self.retry_base = retry_base
+        self.retry_cap = retry_cap
+        self._failures = 0  # consecutive retryable failures
+        self._retry: asyncio.TimerHandle | None = None
 
     def trigger(self, reason: str, *, refresh_source: bool) -> None:
         """Ask for a cycle; requests that arrive while one waits or runs coalesce into one."""
@@ -92,6 +120,7 @@ class Runtime:
             self._wake.set()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(worker, SHUTDOWN_GRACE)
+            self._cancel_retry()
             await runner.cleanup()
 
     async def wait_for_cycles(self, count: int, timeout: float) -> CycleOutcome | None:
@@ -112,6 +141,8 @@ class Runtime:
             refresh, self._refresh = self._refresh, False
             outcome = await self.reconciler.cycle(refresh_source=refresh)
             self._record(outcome, reasons)
+            self._schedule_retry(outcome, refresh)
+            await self._announce(outcome)
             async with self._cycles_done:
                 self.cycles += 1
                 self._cycles_done.notify_all()
@@ -150,6 +181,33 @@ class Runtime:
                 "seconds": round(outcome.seconds, 4),
             },
         )
+
+    async def _announce(self, outcome: CycleOutcome) -> None:
+        """An Event for everything a person should see; repeats are deduplicated."""
+        if self.events is None or outcome.reason in _QUIET_REASONS:
+            return
+        warning = outcome.result in (Result.STALLED, Result.FAILED)
+        await self.events.record(
+            outcome.reason, outcome.message, warning=warning, involved=self.reconciler.last_live
+        )
+
+    def _schedule_retry(self, outcome: CycleOutcome, refresh: bool) -> None:
+        """Retry a retryable failure, as the failed cycle ran (refreshing the source or not);
+        any other outcome ends the series. A trigger that comes first runs the cycle sooner."""
+        self._cancel_retry()
+        if outcome.result is not Result.FAILED or not outcome.retryable:
+            self._failures = 0
+            return
+        self._failures += 1
+        delay = retry_delay(self._failures, base=self.retry_base, cap=self.retry_cap)
+        self._retry = asyncio.get_running_loop().call_later(
+            delay, lambda: self.trigger("retry", refresh_source=refresh)
+        )
+
+    def _cancel_retry(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
 
     async def _watch_live(self) -> None:
         async for _ in self.cluster.watch():

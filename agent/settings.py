@@ -46,6 +46,7 @@ class Settings:
     http_port: int = 8080
     webhook_secret_file: Path | None = None
     log_format: LogFormat = "json"
+    namespace: str = "default"  # where cvsync records its Events (its own namespace in a pod)
 
     @property
     def cluster_spec_path(self) -> str:

@@ -55,7 +55,7 @@ class Loop:
         return spec.get("channel")
 
     def cvsync_writes(self) -> int:
-        return self.sandbox.faults.writes(user="cvsync")
+        return self.sandbox.faults.writes(resource="clusterversions", user="cvsync")
 
     async def push_and_notify(self, text: str, message: str) -> None:
         self.remote.commit({SPEC_PATH: text}, message)
@@ -225,7 +225,7 @@ async def test_a_thousand_resync_cycles_with_nothing_changed_make_no_write(
         finally:
             await cluster.close()
             await source.close()
-        assert sandbox.faults.writes(user="cvsync") == 0
+        assert sandbox.faults.writes(resource="clusterversions", user="cvsync") == 0
         assert sandbox.faults.total("get", "clusterversions", "cvsync") == 1001
 
 
@@ -248,3 +248,33 @@ async def test_metrics_and_readiness_report_the_cycles(loop: Loop) -> None:
     ]
     assert fetches
     assert float(fetches[0].split()[-1]) >= 2
+
+
+async def test_events_record_applies_and_deduplicate_a_repeating_conflict(loop: Loop) -> None:
+    await loop.push_and_notify(spec_text(loop.cluster_id, "fast-4.15"), "switch to fast")
+    await loop.settle(lambda: loop.channel() == "fast-4.15")
+    body = {
+        "apiVersion": "config.openshift.io/v1",
+        "kind": "ClusterVersion",
+        "metadata": {"name": "version"},
+        "spec": {"channel": "eus-4.16"},
+    }
+    loop.sandbox.api.patch(
+        Target(CLUSTER_VERSIONS, "", "version"),
+        "application/apply-patch+yaml",
+        body,
+        WriteOptions(manager="other-gitops", force=True),
+    )
+    await loop.settle(lambda: reason_is(loop, "ApplyConflict"))
+    for _ in range(3):
+        loop.runtime.trigger("resync", refresh_source=False)
+        await asyncio.sleep(0.1)
+    events = loop.sandbox.store.list("/events", "default")
+    by_reason = {event["reason"]: event for event in events}
+    assert by_reason["DriftCorrected"]["type"] == "Normal"
+    assert by_reason["DriftCorrected"]["involvedObject"]["kind"] == "ClusterVersion"
+    conflict = by_reason["ApplyConflict"]
+    assert conflict["type"] == "Warning"
+    assert conflict["message"] == '.spec.channel is owned by "other-gitops"'
+    assert conflict["count"] >= 2
+    assert sum(1 for event in events if event["reason"] == "ApplyConflict") == 1

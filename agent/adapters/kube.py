@@ -19,6 +19,7 @@ from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.config.config_exception import ConfigException
 
+from agent.adapters.events import EventRecorder
 from agent.errors import ApplyConflictError, ForbiddenError, InvalidObjectError, KubeError
 from agent.ports import JsonObject
 
@@ -104,6 +105,10 @@ class KubeCluster:
 
     async def close(self) -> None:
         await self._api.close()
+
+    def events(self, namespace: str) -> EventRecorder:
+        """An Event recorder on the same connection, writing into `namespace`."""
+        return EventRecorder(self._api, namespace)
 
     # Requests.
     async def get(self) -> JsonObject | None:

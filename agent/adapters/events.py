@@ -1,0 +1,99 @@
+"""Kubernetes Events about the ClusterVersion: applied, drift corrected or reported, apply
+conflicts, stalls; a repeat of the same reason and message within the window bumps the
+existing Event's count instead of creating another, so a stuck condition never floods.
+
+I/O adapter on kubernetes-asyncio's CoreV1Api; best effort: a refused Event never fails a cycle.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+_LOG = logging.getLogger(__name__)
+DEDUP_WINDOW = 600.0  # seconds during which one reason+message stays one Event
+MESSAGE_LIMIT = 1024
+
+
+@dataclass
+class _Recorded:
+    name: str
+    count: int
+    since: float
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class EventRecorder:
+    def __init__(
+        self, api: Any, namespace: str, *, component: str = "cvsync", instance: str | None = None
+    ) -> None:
+        self._core: Any = client.CoreV1Api(api)
+        self.namespace = namespace
+        self.component = component
+        self.instance = instance or socket.gethostname()
+        self._recorded: dict[tuple[str, str], _Recorded] = {}
+
+    async def record(
+        self, reason: str, message: str, *, warning: bool, involved: dict[str, Any] | None
+    ) -> None:
+        """Create or bump the Event for (reason, message); log, never raise, on failure."""
+        message = message[:MESSAGE_LIMIT]
+        key = (reason, message)
+        seen = self._recorded.get(key)
+        now = time.monotonic()
+        try:
+            if seen is not None and now - seen.since < DEDUP_WINDOW:
+                seen.count += 1
+                await self._core.patch_namespaced_event(
+                    seen.name,
+                    self.namespace,
+                    {"count": seen.count, "lastTimestamp": _now()},
+                    _content_type="application/merge-patch+json",
+                    _request_timeout=(10, 30),
+                )
+                return
+            created = await self._core.create_namespaced_event(
+                self.namespace, self._event(reason, message, warning, involved),
+                _request_timeout=(10, 30),
+            )  # fmt: skip
+            self._recorded[key] = _Recorded(created.metadata.name, 1, now)
+        except (ApiException, OSError, TimeoutError) as exc:
+            status = getattr(exc, "status", None)
+            _LOG.warning("event %s not recorded (%s)", reason, status or type(exc).__name__)
+
+    def _event(
+        self, reason: str, message: str, warning: bool, involved: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        metadata = (involved or {}).get("metadata") or {}
+        stamp = _now()
+        return {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": "version.", "namespace": self.namespace},
+            "involvedObject": {
+                "apiVersion": "config.openshift.io/v1",
+                "kind": "ClusterVersion",
+                "name": "version",
+                "uid": metadata.get("uid"),
+                "resourceVersion": metadata.get("resourceVersion"),
+            },
+            "reason": reason,
+            "message": message,
+            "type": "Warning" if warning else "Normal",
+            "source": {"component": self.component, "host": self.instance},
+            "reportingComponent": self.component,
+            "reportingInstance": self.instance,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }
