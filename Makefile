@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: check install bench-validate bench-sandbox
+.PHONY: check install bench-validate bench-sandbox bench-reconcile bench-summary
 
 $(VENV)/.dev-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,3 +22,9 @@ bench-validate: install
 
 bench-sandbox: install
 	$(BIN)/python bench/sandbox.py
+
+bench-reconcile: install
+	$(BIN)/python bench/reconcile.py
+
+bench-summary: install
+	$(BIN)/python bench/summary.py

@@ -10,12 +10,14 @@ import asyncio
 from pathlib import Path
 
 from agent.adapters.git import GitCloneSource, GitCredentials, LocalTreeSource
+from agent.adapters.git_writer import StatusWriter
 from agent.adapters.kube import KubeCluster
 from agent.adapters.watch import TreeWatcher
 from agent.ports import Source
 from agent.reconciler import Reconciler
 from agent.runtime import Runtime, on_loop
 from agent.settings import Settings
+from agent.writeback import WriteBack
 
 
 def build_source(settings: Settings) -> Source:
@@ -25,7 +27,12 @@ def build_source(settings: Settings) -> Source:
         return LocalTreeSource(git.local_path, git.ref, paths)
     if git.repo is None:
         raise ValueError("either a repository URL or a local path is required")
-    credentials = GitCredentials(
+    return GitCloneSource(git.repo, git.ref, git.workdir / "repo", paths, _credentials(settings))
+
+
+def _credentials(settings: Settings) -> GitCredentials:
+    git = settings.git
+    return GitCredentials(
         token_file=git.token_file,
         token_env=git.token_env,
         username=git.username,
@@ -33,7 +40,6 @@ def build_source(settings: Settings) -> Source:
         ssh_key_file=git.ssh_key_file,
         known_hosts_file=git.known_hosts_file,
     )
-    return GitCloneSource(git.repo, git.ref, git.workdir / "repo", paths, credentials)
 
 
 async def build_runtime(settings: Settings, source: Source, cluster: KubeCluster) -> Runtime:
@@ -46,7 +52,26 @@ async def build_runtime(settings: Settings, source: Source, cluster: KubeCluster
         cluster,
         webhook_secret=secret,
         events=cluster.events(settings.namespace),
+        writeback=build_writeback(settings),
     )
+
+
+def build_writeback(settings: Settings) -> WriteBack | None:
+    if not settings.write_back:
+        return None
+    url = settings.status_repo or settings.git.repo
+    if url is None:
+        raise ValueError("write-back in git-sync mode needs --status-repo, the remote to push to")
+    writer = StatusWriter(
+        url,
+        settings.status_branch or settings.git.ref,
+        settings.git.workdir / "status",
+        _credentials(settings),
+        author_name=settings.status_author_name,
+        author_email=settings.status_author_email,
+        create_branch=settings.status_branch is not None,
+    )
+    return WriteBack(settings.cluster, writer, min_interval=settings.status_min_interval)
 
 
 async def run_agent(

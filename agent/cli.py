@@ -22,12 +22,16 @@ from agent.errors import CvsyncError, UsageError
 from agent.logs import configure_logging
 from agent.model import findings as rules
 from agent.model.revision import Revision, Snapshot
+from agent.model.status import AgentState
+from agent.pipeline import status_render
 from agent.pipeline.check import check_files
 from agent.pipeline.diff import diff as diff_specs
 from agent.pipeline.drift_render import FORMATS, render_drift, render_plan, spec_changes
 from agent.pipeline.findings_render import render_json, render_text
 from agent.pipeline.normalize import desired_spec
 from agent.pipeline.plan import plan_apply
+from agent.pipeline.status_markdown import render_drift_report_markdown, render_markdown
+from agent.pipeline.summarize import drift_entries, summarize
 from agent.reconciler import apply_taking_back, select_spec
 from agent.sandbox.scenarios import scenario_names
 from agent.settings import DEFAULT_SPEC_PATH, GitSettings, Settings
@@ -205,6 +209,32 @@ def sandbox(
     envvar=["CVSYNC_NAMESPACE", "POD_NAMESPACE"],
     help="Where to record Kubernetes Events (cvsync's own namespace in a pod).",
 )
+@click.option(
+    "--write-back",
+    is_flag=True,
+    envvar="CVSYNC_WRITE_BACK",
+    help="Commit status/<cluster>.yaml, .md and -drift.md to git.",
+)
+@click.option(
+    "--status-repo", envvar="CVSYNC_STATUS_REPO", help="Push status here (default: --repo)."
+)
+@click.option(
+    "--status-branch",
+    envvar="CVSYNC_STATUS_BRANCH",
+    help="A dedicated branch for status commits (default: the branch cvsync reads).",
+)
+@click.option(
+    "--status-min-interval",
+    type=float,
+    default=30.0,
+    show_default=True,
+    envvar="CVSYNC_STATUS_MIN_INTERVAL",
+    help="Coalesce status commits; update start, completion and failure commit at once.",
+)
+@click.option("--status-author-name", default="cvsync", envvar="CVSYNC_STATUS_AUTHOR_NAME")
+@click.option(
+    "--status-author-email", default="cvsync@localhost", envvar="CVSYNC_STATUS_AUTHOR_EMAIL"
+)
 def run(**options: Any) -> None:
     """Keep the live ClusterVersion in line with git until SIGTERM or Ctrl-C."""
     from agent.bootstrap import run_agent  # noqa: PLC0415 - kubernetes-asyncio loads ~1 s
@@ -291,7 +321,12 @@ async def _diff_or_plan(command: str, options: dict[str, Any]) -> int:
         plan_ = plan_apply(document, live, drift, mode="enforce")
         label = path.as_posix()
         if command == "diff":
-            click.echo(render_drift(cluster_name, label, drift, options["output"]), nl=False)
+            report = options.get("report") and options["output"] in ("text", "markdown")
+            if report and live is not None:
+                state = AgentState(cluster=cluster_name, drift=drift_entries(drift.items))
+                click.echo(render_drift_report_markdown(summarize(live, state)), nl=False)
+            else:
+                click.echo(render_drift(cluster_name, label, drift, options["output"]), nl=False)
             if plan_.stalled is not None:
                 click.echo(f"cvsync: error: {plan_.stalled}: {plan_.message}", err=True)
                 return EXIT_USAGE
@@ -311,6 +346,60 @@ async def _diff_or_plan(command: str, options: dict[str, Any]) -> int:
         return EXIT_USAGE
     finally:
         await cluster.close()
+
+
+@cvsync.command()
+@click.option("--cluster", default="cluster", envvar="CVSYNC_CLUSTER", show_default=True)
+@click.option("--kubeconfig", type=click.Path(path_type=Path), envvar="KUBECONFIG")
+@click.option("--context", envvar="CVSYNC_CONTEXT")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["text", "yaml", "json", "markdown"]),
+    default="text",
+    show_default=True,
+)
+def status(cluster: str, kubeconfig: Path | None, context: str | None, output: str) -> None:
+    """Print the live ClusterVersion's status summary; writes nothing anywhere."""
+    sys.exit(asyncio.run(_status(cluster, kubeconfig, context, output)))
+
+
+async def _status(cluster: str, kubeconfig: Path | None, context: str | None, output: str) -> int:
+    from agent.adapters.kube import KubeCluster  # noqa: PLC0415 - kubernetes-asyncio loads ~1 s
+
+    try:
+        client = await KubeCluster.connect(kubeconfig=kubeconfig, context=context)
+    except CvsyncError as exc:
+        click.echo(f"cvsync: error: {exc.message}", err=True)
+        return EXIT_USAGE
+    try:
+        live = await client.get()
+    except CvsyncError as exc:
+        click.echo(f"cvsync: error: {exc.message}", err=True)
+        return EXIT_USAGE
+    finally:
+        await client.close()
+    if live is None:
+        click.echo("cvsync: error: the cluster has no ClusterVersion named version", err=True)
+        return EXIT_USAGE
+    summary = summarize(live, AgentState(cluster=cluster))
+    renderers = {
+        "text": status_render.render_text,
+        "yaml": status_render.render_yaml,
+        "json": status_render.render_json,
+        "markdown": render_markdown,
+    }
+    click.echo(renderers[output](summary), nl=False)
+    return EXIT_OK
+
+
+@cvsync.command()
+@_target_options
+def drift(**options: Any) -> None:
+    """Print the drift report: each drifted field, its git and live values, and who changed
+    it when. Exits 0 when nothing drifted, 1 when something did, 2 on errors."""
+    options["report"] = True
+    sys.exit(asyncio.run(_diff_or_plan("diff", options)))
 
 
 def _settings(options: dict[str, Any]) -> Settings:
@@ -343,6 +432,12 @@ def _settings(options: dict[str, Any]) -> Settings:
         webhook_secret_file=options["webhook_secret_file"],
         log_format=options["log_format"],
         namespace=options["namespace"],
+        write_back=options["write_back"],
+        status_repo=options["status_repo"],
+        status_branch=options["status_branch"],
+        status_min_interval=options["status_min_interval"],
+        status_author_name=options["status_author_name"],
+        status_author_email=options["status_author_email"],
     )
 
 

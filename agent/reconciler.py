@@ -52,6 +52,8 @@ class CycleOutcome:
     retryable: bool = False
     seconds: float = 0.0
     fetch_seconds: float | None = None  # time spent refreshing the source, when it was
+    conflicts: tuple[tuple[str, str], ...] = ()  # (field, owner) an apply could not take
+    corrected: tuple[str, ...] = ()  # drifted paths this cycle's apply put back
 
 
 @dataclass
@@ -129,6 +131,8 @@ class Reconciler:
                 message=f"{problem.message}; {self.last_good.revision} stays in force",
                 findings=problem.findings,
                 attempted=attempted,
+                # A failed fetch is retried (the runtime's backoff) as the error allows.
+                retryable=problem.retryable or outcome.retryable,
             )
         return replace(outcome, attempted=attempted)
 
@@ -180,7 +184,12 @@ class Reconciler:
         except ApplyConflictError as exc:
             owners = ", ".join(f'{field} is owned by "{owner}"' for field, owner in exc.conflicts)
             refused = CycleOutcome(
-                Result.STALLED, "ApplyConflict", owners or exc.message, revision, drift=drift
+                Result.STALLED,
+                "ApplyConflict",
+                owners or exc.message,
+                revision,
+                drift=drift,
+                conflicts=exc.conflicts,
             )
             self._refused = (attempt, refused)
             return refused
@@ -194,7 +203,10 @@ class Reconciler:
             )
         self.last_applied = revision
         self._refused = None
-        return CycleOutcome(Result.APPLIED, reason, message, revision, drift=drift)
+        corrected = tuple(item.path for item in drift.items if item.path in plan.corrected)
+        return CycleOutcome(
+            Result.APPLIED, reason, message, revision, drift=drift, corrected=corrected
+        )
 
 
 async def apply_taking_back(

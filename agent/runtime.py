@@ -19,6 +19,7 @@ from agent.metrics import Metrics
 from agent.ports import Cluster
 from agent.reconciler import CycleOutcome, Reconciler, Result
 from agent.settings import Settings
+from agent.writeback import WriteBack, agent_state
 
 _LOG = logging.getLogger("cvsync")
 _QUIET_REASONS = frozenset({"InSync"})
@@ -53,10 +54,12 @@ class Runtime:
         metrics: Metrics | None = None,
         webhook_secret: bytes | None = None,
         events: EventSink | None = None,
+        writeback: WriteBack | None = None,
         retry_base: float = RETRY_BASE,
         retry_cap: float = RETRY_CAP,
     ) -> None:
         self.events = events
+        self.writeback = writeback
         self.settings = settings
         self.reconciler = reconciler
         self.cluster = cluster
@@ -76,6 +79,7 @@ class Runtime:
         self.retry_cap = retry_cap
         self._failures = 0  # consecutive retryable failures
         self._retry: asyncio.TimerHandle | None = None
+        self._retry_refresh = False  # the pending retry refreshes the source
 
     def trigger(self, reason: str, *, refresh_source: bool) -> None:
         """Ask for a cycle; requests that arrive while one waits or runs coalesce into one."""
@@ -103,6 +107,8 @@ class Runtime:
             ),
             *(asyncio.create_task(_awaited(task)) for task in extra_tasks),
         ]
+        if self.writeback is not None:
+            helpers.append(asyncio.create_task(self.writeback.run(), name="write-back"))
         if self.settings.git.repo is not None:
             helpers.append(
                 asyncio.create_task(
@@ -143,6 +149,11 @@ class Runtime:
             self._record(outcome, reasons)
             self._schedule_retry(outcome, refresh)
             await self._announce(outcome)
+            if self.writeback is not None:
+                self.writeback.offer(
+                    self.reconciler.last_live,
+                    agent_state(self.settings.cluster, outcome, self.reconciler.last_applied),
+                )
             async with self._cycles_done:
                 self.cycles += 1
                 self._cycles_done.notify_all()
@@ -193,21 +204,26 @@ class Runtime:
 
     def _schedule_retry(self, outcome: CycleOutcome, refresh: bool) -> None:
         """Retry a retryable failure, as the failed cycle ran (refreshing the source or not);
-        any other outcome ends the series. A trigger that comes first runs the cycle sooner."""
-        self._cancel_retry()
-        if outcome.result is not Result.FAILED or not outcome.retryable:
+        any other outcome ends the series, except one that did not refresh the source while
+        a failed refresh waits for its retry. A trigger that comes first runs it sooner."""
+        if outcome.result is Result.FAILED and outcome.retryable:
+            refresh = refresh or self._retry_refresh
+            self._cancel_retry()
+            self._failures += 1
+            delay = retry_delay(self._failures, base=self.retry_base, cap=self.retry_cap)
+            self._retry_refresh = refresh
+            self._retry = asyncio.get_running_loop().call_later(
+                delay, lambda: self.trigger("retry", refresh_source=refresh)
+            )
+        elif refresh or not self._retry_refresh:
+            self._cancel_retry()
             self._failures = 0
-            return
-        self._failures += 1
-        delay = retry_delay(self._failures, base=self.retry_base, cap=self.retry_cap)
-        self._retry = asyncio.get_running_loop().call_later(
-            delay, lambda: self.trigger("retry", refresh_source=refresh)
-        )
 
     def _cancel_retry(self) -> None:
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None
+        self._retry_refresh = False
 
     async def _watch_live(self) -> None:
         async for _ in self.cluster.watch():

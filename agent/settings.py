@@ -47,6 +47,12 @@ class Settings:
     webhook_secret_file: Path | None = None
     log_format: LogFormat = "json"
     namespace: str = "default"  # where cvsync records its Events (its own namespace in a pod)
+    write_back: bool = False  # commit status summaries and drift reports to git
+    status_repo: str | None = None  # default: the repository cvsync reads (required with git-sync)
+    status_branch: str | None = None  # default: the branch cvsync reads
+    status_min_interval: float = 30.0
+    status_author_name: str = "cvsync"
+    status_author_email: str = "cvsync@localhost"
 
     @property
     def cluster_spec_path(self) -> str:

@@ -44,5 +44,8 @@ class Remote:
             path.write_text(text)
             git(self.work, "add", name)
         git(self.work, "commit", "-m", message)
+        if git(self.work, "ls-remote", "--heads", "origin", "main"):
+            # Others (cvsync's status commits) may have pushed meanwhile, as in real life.
+            git(self.work, "pull", "--rebase", "origin", "main")
         git(self.work, "push", "origin", "main")
         return git(self.work, "rev-parse", "HEAD")

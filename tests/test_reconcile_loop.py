@@ -121,7 +121,7 @@ async def test_a_spec_already_in_line_makes_no_write(loop: Loop) -> None:
 
 async def test_a_pushed_commit_is_applied_after_the_webhook(loop: Loop) -> None:
     await loop.push_and_notify(spec_text(loop.cluster_id, "fast-4.15"), "switch to fast")
-    await loop.settle(lambda: loop.channel() == "fast-4.15")
+    await loop.settle(lambda: loop.channel() == "fast-4.15" and reason_is(loop, "DriftCorrected"))
     managers = {entry["manager"] for entry in loop.live()["metadata"]["managedFields"]}  # type: ignore[index]
     assert "cvsync" in managers
     outcome = loop.runtime.last_outcome
@@ -143,7 +143,7 @@ async def test_a_live_edit_by_hand_is_put_back(loop: Loop) -> None:
         WriteOptions(manager="oc"),
     )
     assert loop.channel() == "candidate-4.15"
-    await loop.settle(lambda: loop.channel() == "fast-4.15")
+    await loop.settle(lambda: loop.channel() == "fast-4.15" and reason_is(loop, "DriftCorrected"))
     outcome = loop.runtime.last_outcome
     assert outcome is not None
     assert (outcome.result, outcome.reason) == (Result.APPLIED, "DriftCorrected")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -67,7 +68,9 @@ class EventRecorder:
                 _request_timeout=(10, 30),
             )  # fmt: skip
             self._recorded[key] = _Recorded(created.metadata.name, 1, now)
-        except (ApiException, OSError, TimeoutError) as exc:
+        # aiohttp.ClientError: a dropped connection (ServerDisconnectedError is no OSError)
+        # must not escape into the reconcile worker and stop every later cycle.
+        except (ApiException, aiohttp.ClientError, OSError, TimeoutError) as exc:
             status = getattr(exc, "status", None)
             _LOG.warning("event %s not recorded (%s)", reason, status or type(exc).__name__)
 

@@ -27,7 +27,9 @@ _LOG = logging.getLogger(__name__)
 
 async def run_operator(store: Store, api: Api, simulator: OperatorSimulator) -> None:
     """Reconcile until cancelled; never raises for a status the API refuses."""
-    watcher = store.watch(CLUSTER_VERSIONS.id, "", "version", since=store.resource_version)
+    watcher = store.watch(
+        CLUSTER_VERSIONS.id, "", "version", since=store.resource_version, internal=True
+    )
     try:
         while True:
             wake = reconcile_once(store, api, simulator)

@@ -44,6 +44,9 @@ DEFAULT_NAMESPACES = ("default", "kube-system", "openshift-cluster-version", "cv
 _UNAUTHENTICATED_PATHS = frozenset({"/healthz", "/readyz", "/livez", "/version"})
 _DRY_RUN_VALUES = ("", "All")
 _FIELD_VALIDATION_VALUES = ("", "Strict", "Warn", "Ignore")
+# How long stopping waits for a request in flight before cancelling it. aiohttp's default (60 s,
+# twice) would hold a restart for up to two minutes when a watch starts as it shuts down.
+_SHUTDOWN_GRACE = 1.0
 
 
 @dataclass
@@ -339,7 +342,9 @@ async def _serve_app(
     app: web.Application, host: str, port: int, context: ssl.SSLContext | None
 ) -> tuple[web.AppRunner, int]:
     """Start `app` on host:port (0: a free port); return its runner and the bound port."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=_SHUTDOWN_GRACE
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=context)
     await site.start()

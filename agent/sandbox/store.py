@@ -46,6 +46,7 @@ class Watcher:
     namespace: str
     name: str
     queue: asyncio.Queue[ChangeEvent | None] = field(default_factory=asyncio.Queue)
+    internal: bool = False  # the simulated operator's own: faults never end it
 
     def matches(self, key: ObjectKey) -> bool:
         resource, namespace, name = key
@@ -117,9 +118,11 @@ class Store:
         self._save()
 
     # Watches.
-    def watch(self, resource: str, namespace: str, name: str, since: int | None) -> Watcher:
+    def watch(
+        self, resource: str, namespace: str, name: str, since: int | None, *, internal: bool = False
+    ) -> Watcher:
         """A watcher fed with events after `since` (None: the current state as ADDED)."""
-        watcher = Watcher(resource, namespace, name)
+        watcher = Watcher(resource, namespace, name, internal=internal)
         if since is None:
             for key, obj in sorted(self.objects.items()):
                 if watcher.matches(key):
@@ -145,11 +148,12 @@ class Store:
             self.watchers.remove(watcher)
 
     def end_all_watches(self) -> int:
-        ended = len(self.watchers)
-        for watcher in list(self.watchers):
+        """End every client watch (a fault, or a stop); the simulator's own keeps running."""
+        ended = [watcher for watcher in self.watchers if not watcher.internal]
+        for watcher in ended:
             watcher.close()
-        self.watchers.clear()
-        return ended
+        self.watchers = [watcher for watcher in self.watchers if watcher.internal]
+        return len(ended)
 
     def compact(self) -> None:
         """Forget all history: every earlier resourceVersion now answers 410 Gone."""

@@ -1,0 +1,405 @@
+"""Write cvsync's own status files back to git: commit only real changes, push fast-forward only.
+
+The write side of the git adapter (the StatusSink role), in a clone of its own; GitPython.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import os
+import posixpath
+import random
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, BinaryIO, cast
+from urllib.parse import urlsplit
+
+import git
+from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
+from git.remote import PushInfo
+
+from agent.adapters.git import GitConfigError, GitCredentials, GitRefNotFoundError, classify, redact
+from agent.errors import SourceError
+
+# The commit is pushed from this private ref: GitPython cannot parse a push whose source is a
+# bare sha, and a private ref never collides with a branch a human might check out here.
+_PUBLISH_REF = "refs/cvsync/publish"
+_FAILED = PushInfo.REJECTED | PushInfo.REMOTE_REJECTED | PushInfo.REMOTE_FAILURE | PushInfo.ERROR
+# Every lock file the writer's own git calls can take; a killed call leaves one behind.
+_GIT_LOCKS = ("index.lock", "shallow.lock", "HEAD.lock", "config.lock", "packed-refs.lock")
+_WRITER_LOCK = "cvsync-writer.lock"
+_SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
+_LOCKED = re.compile(r"unable to create '[^']*\.lock': file exists", re.IGNORECASE)
+_BAD_IDENTITY = re.compile(r"[<>\n]")
+_UNSAFE_CHARS = re.compile(r"[\x00-\x1f\\]")
+
+
+class StatusPushFailedError(SourceError):
+    """Every push attempt was rejected (the branch kept moving, or a hook refused). Retried
+    later: nothing is lost, the next publish starts again from the remote's tip."""
+
+    reason = "StatusPushFailed"
+    retryable = True
+
+
+class StatusPathRefusedError(SourceError):
+    """A write outside the status prefix: cvsync never writes the specs people edit."""
+
+    reason = "StatusPathRefused"
+    retryable = False
+
+
+class StatusWriteError(SourceError):
+    """A local step (building the commit, the work directory's locks) failed."""
+
+    reason = "StatusWriteFailed"
+    retryable = True
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    """What a publish did: `committed` is False when the branch already held these bytes
+    (no empty commits); `sha` is the branch tip that holds them; `attempts` counts pushes."""
+
+    committed: bool
+    sha: str
+    attempts: int
+
+
+def status_commit_message(
+    cluster: str, version: str, state: str, cluster_id: str, source_revision: str
+) -> str:
+    """`status(<cluster>): <version> <state>` plus the Cluster-ID and Source-Revision trailers."""
+    subject = f"status({_one_line(cluster)}): {_one_line(version)} {_one_line(state)}"
+    trailers = f"Cluster-ID: {_one_line(cluster_id)}\nSource-Revision: {_one_line(source_revision)}"
+    return f"{subject}\n\n{trailers}\n"
+
+
+def _blob_ids(files: Mapping[str, bytes], like: str) -> dict[str, str]:
+    """The object ids git gives these contents, in the repository's hash (as long as `like`)."""
+    digest = hashlib.sha256 if len(like) == 64 else hashlib.sha1
+    return {p: digest(b"blob %d\0" % len(d) + d).hexdigest() for p, d in files.items()}
+
+
+def _data(payload: bytes) -> list[bytes]:
+    # fast-import's exact-length data block: no escaping, any bytes.
+    return [f"data {len(payload)}".encode(), payload]
+
+
+def _one_line(value: str) -> str:
+    # A newline inside a value would start a new paragraph or forge a trailer.
+    return " ".join(value.split()) or "unknown"
+
+
+class StatusWriter:
+    """Publishes files under `allowed_prefix` to `branch` of `url`, from a clone in `workdir`.
+
+    The clone belongs to this writer alone: never the read side's clone, nor a git-sync tree
+    (in local-path mode, give the URL of the remote git-sync pulls from). Each attempt fetches
+    the tip, builds one commit on it that changes only the given paths, and pushes it without
+    force; a rejected push is rebuilt on the new tip and retried with backoff.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        branch: str,
+        workdir: Path,
+        credentials: GitCredentials | None = None,
+        *,
+        author_name: str = "cvsync",
+        author_email: str = "cvsync@localhost",
+        max_attempts: int = 5,
+        backoff_base: float = 0.1,
+        backoff_cap: float = 5.0,
+        depth: int | None = 1,
+        allowed_prefix: str = "status/",
+        create_branch: bool = False,
+        stale_lock_after: float = 60.0,
+        timeout: float = 120.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.password or (parts.scheme in ("http", "https") and parts.username):
+            # A credential in the URL would land in .git/config, `git remote -v` and errors.
+            raise GitConfigError(f"git URL {redact(url, ())} holds credentials; use a Secret")
+        prefix = posixpath.normpath(allowed_prefix.strip("/"))
+        if prefix in (".", "..") or prefix.startswith(("../", "/")):
+            raise GitConfigError(f"status prefix {allowed_prefix!r} must name a directory")
+        if _BAD_IDENTITY.search(author_name + author_email):
+            raise GitConfigError("the author's name and email cannot hold <, > or newlines")
+        if max_attempts < 1:
+            raise GitConfigError("max_attempts must be at least 1")
+        self.url = url
+        self.branch = branch
+        self.workdir = workdir
+        self.credentials = credentials or GitCredentials()
+        self.allowed_prefix = prefix + "/"
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.depth = depth
+        self.create_branch = create_branch
+        self.stale_lock_after = stale_lock_after
+        self.timeout = timeout
+        self._sleep = sleep
+        self._author = f"{author_name} <{author_email}>".encode()
+        self._env = _environment(self.credentials)
+        self._random = random.Random()
+        self._repo: git.Repo | None = None
+        self._remote_checked = False  # origin is (re)configured once per writer
+        self._thread_lock = threading.Lock()  # to_thread calls outlive a cancelled await
+        self._order = asyncio.Lock()  # publishes in call order: an older one never lands last
+
+    async def publish(self, files: Mapping[str, bytes], message: str) -> PublishResult:
+        """Make `branch` hold `files` (other paths untouched) and push; see the class doc."""
+        checked = self._checked(files)  # refused before any git call
+        message = redact(message, self.credentials.current_secrets())
+        last = ""
+        async with self._order:
+            for attempt in range(1, self.max_attempts + 1):
+                outcome = await asyncio.to_thread(self._attempt_sync, checked, message)
+                if isinstance(outcome, tuple):
+                    return PublishResult(outcome[0], outcome[1], attempt)
+                last = outcome
+                if attempt < self.max_attempts:
+                    await self._sleep(self._backoff(attempt))
+        raise StatusPushFailedError(
+            f"push to {redact(self.url, ())} branch {self.branch}: rejected"
+            f" {self.max_attempts} times, last: {last or 'no result'}"
+        )
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._close_sync)
+
+    def _backoff(self, attempt: int) -> float:
+        # Equal jitter: writers rejected by the same winner must not retry in lockstep.
+        ceiling = min(self.backoff_cap, self.backoff_base * 2.0 ** (attempt - 1))
+        return ceiling / 2 + self._random.uniform(0, ceiling / 2)
+
+    def _checked(self, files: Mapping[str, bytes]) -> dict[str, bytes]:
+        if not files:
+            raise StatusPathRefusedError("nothing to publish: no files given")
+        checked: dict[str, bytes] = {}
+        for path, data in files.items():
+            parts = path.split("/")
+            if (
+                path != posixpath.normpath(path)
+                or not path.startswith(self.allowed_prefix)
+                or _UNSAFE_CHARS.search(path)
+                or any(part.lower() in ("", ".", "..", ".git") for part in parts)
+            ):
+                raise StatusPathRefusedError(
+                    f"refusing to write {path!r}: cvsync writes only under {self.allowed_prefix}"
+                )
+            checked[path] = bytes(data)
+        return checked
+
+    def _close_sync(self) -> None:
+        with self._thread_lock:
+            if self._repo is not None:
+                self._repo.close()
+                self._repo = None
+
+    def _attempt_sync(self, files: dict[str, bytes], message: str) -> tuple[bool, str] | str:
+        """One fetch-build-push round: (committed, sha) on success, else why the push failed."""
+        with self._thread_lock:
+            repo = self._open()
+            with self._workdir_lock(Path(repo.git_dir)):
+                self._clear_stale_locks(Path(repo.git_dir))
+                self._check_remote(repo)
+                tip = self._fetch(repo)
+                commit = self._build(repo, tip, files, message)
+                if commit is None:
+                    assert tip is not None  # nothing to compare against means always a commit
+                    return False, tip
+                rejected = self._push(repo)
+                return (True, commit) if rejected is None else rejected
+
+    def _open(self) -> git.Repo:
+        if self._repo is not None:
+            return self._repo
+        if (self.workdir / ".git").exists():
+            try:
+                self._repo = git.Repo(self.workdir)
+            except (InvalidGitRepositoryError, NoSuchPathError):
+                raise GitConfigError(f"{self.workdir} is not a usable git repository") from None
+        else:
+            if self.workdir.exists() and any(self.workdir.iterdir()):
+                raise GitConfigError(f"{self.workdir} is not empty and is not a git repository")
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            self._repo = git.Repo.init(self.workdir)
+        return self._repo
+
+    @contextlib.contextmanager
+    def _workdir_lock(self, git_dir: Path) -> Iterator[None]:
+        """Hold the work directory against other writer processes (and other instances):
+        while it is held, no git call of ours runs there, so old lock files are stale."""
+        fd = os.open(git_dir / _WRITER_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            deadline = time.monotonic() + self.timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise StatusWriteError(
+                            f"{self.workdir} is busy: another writer holds it"
+                        ) from None
+                    time.sleep(0.05)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
+    def _clear_stale_locks(self, git_dir: Path) -> None:
+        # A lock this old, while we hold the writer lock, was left by a killed git process. A
+        # younger one may be a human running git here right now: leave it, and fail this time.
+        now = time.time()
+        for name in (*_GIT_LOCKS, f"{_PUBLISH_REF}.lock"):
+            path = git_dir / name
+            with contextlib.suppress(FileNotFoundError):
+                if now - path.stat().st_mtime >= self.stale_lock_after:
+                    path.unlink()
+
+    def _check_remote(self, repo: git.Repo) -> None:
+        if self._remote_checked:
+            return
+        remotes = {remote.name: remote for remote in repo.remotes}
+        if "origin" not in remotes:
+            self._git(repo, "remote", "add", "origin", self.url, action="configure")
+        elif remotes["origin"].url != self.url:
+            self._git(repo, "remote", "set-url", "origin", self.url, action="configure")
+        self._remote_checked = True
+
+    def _fetch(self, repo: git.Repo) -> str | None:
+        """The branch's tip on the remote; None when it does not exist and may be created."""
+        depth = [f"--depth={self.depth}"] if self.depth is not None else []
+        ref = f"refs/heads/{self.branch}"
+        try:
+            self._git(repo, "fetch", "--no-tags", *depth, "origin", ref, action="fetch")
+        except GitRefNotFoundError:
+            if self.create_branch:
+                return None
+            raise
+        head = Path(repo.git_dir, "FETCH_HEAD").read_text().split("\t", 1)[0].strip()
+        if not _SHA.fullmatch(head):
+            raise StatusWriteError(f"fetch {redact(self.url, ())}: unreadable FETCH_HEAD")
+        return head
+
+    def _build(
+        self, repo: git.Repo, tip: str | None, files: dict[str, bytes], message: str
+    ) -> str | None:
+        """A commit on `tip` whose tree is tip's with only `files` replaced; None when tip
+        already holds exactly these bytes. Never built in the work tree or the index: what a
+        human changed anywhere else in tip (a spec file, say) is carried over untouched."""
+        if tip is not None and self._blobs_at(repo, tip, list(files)) == _blob_ids(files, tip):
+            return None
+        # One fast-import call replaces hash-object, read-tree, update-index, write-tree,
+        # commit-tree and update-ref: under 20 racing writers, fewer processes per attempt
+        # means a shorter fetch-to-push window and fewer rejections.
+        stream = [b"reset " + _PUBLISH_REF.encode(), b"commit " + _PUBLISH_REF.encode()]
+        stream += [b"mark :1", *self._signature(), *_data(message.encode())]
+        # An absent (dedicated) branch starts as an orphan holding only status files: no stale
+        # copies of the specs that someone could mistake for the desired state, and no need
+        # for the read branch's history in a shallow clone.
+        stream += [f"from {tip}".encode()] if tip is not None else []
+        for path, data in files.items():
+            stream += [f"M 100644 inline {path}".encode(), *_data(data)]
+        stream += [b"", b"get-mark :1", b"done", b""]
+        with tempfile.TemporaryFile() as commands:
+            commands.write(b"\n".join(stream))
+            commands.seek(0)
+            # --force moves only the private local ref (a previous attempt's commit may be
+            # there); the push below is never forced.
+            out = self._git(
+                repo, "fast-import", "--quiet", "--done", "--force", "--date-format=raw",
+                action="commit", local=True, stdin=commands,
+            )  # fmt: skip
+        return out.strip()
+
+    def _signature(self) -> list[bytes]:
+        when = b" %d +0000" % int(time.time())
+        return [role + self._author + when for role in (b"author ", b"committer ")]
+
+    def _blobs_at(self, repo: git.Repo, tip: str, paths: list[str]) -> dict[str, str]:
+        out = self._git(repo, "ls-tree", "-z", tip, "--", *paths, action="commit", local=True)
+        found: dict[str, str] = {}
+        for entry in filter(None, out.split("\0")):
+            info, _, path = entry.partition("\t")
+            mode, kind, sha = info.split()
+            if kind == "blob" and mode == "100644":  # another mode must be rewritten as ours
+                found[path] = sha
+        return found
+
+    def _push(self, repo: git.Repo) -> str | None:
+        """Push the built commit without force: None when the branch took it, else why not.
+        A rejected push does not raise in GitPython: the flags of each PushInfo say so."""
+        target = f"refs/heads/{self.branch}"
+        try:
+            with repo.git.custom_environment(**self._env):
+                infos = repo.remote("origin").push(
+                    f"{_PUBLISH_REF}:{target}", kill_after_timeout=self.timeout
+                )
+        except GitCommandError as exc:  # no result at all: transport, auth, remote down
+            raise classify(exc, "push", self.url, self.credentials.current_secrets()) from None
+        ours = [info for info in infos if info.remote_ref_string == target]
+        if ours and not any(info.flags & _FAILED for info in ours):
+            return None
+        summary = "; ".join(info.summary.strip() for info in ours) or "no push result"
+        return redact(summary, self.credentials.current_secrets())
+
+    def _git(
+        self,
+        repo: git.Repo,
+        *args: str,
+        action: str,
+        local: bool = False,
+        stdin: IO[bytes] | None = None,
+    ) -> str:
+        try:
+            out: str = repo.git.execute(
+                ["git", *args],
+                env=self._env,
+                kill_after_timeout=self.timeout,
+                istream=cast(BinaryIO, stdin),
+            )
+        except GitCommandError as exc:
+            secrets = self.credentials.current_secrets()
+            # A local step, or a lock file in our clone blocking any step: git's own first
+            # words name the cause (the lock file), which classify() would cut off.
+            if local or _LOCKED.search(str(exc.stderr)):
+                message = _local_message(exc, f"{action} in {self.workdir}", secrets)
+                raise StatusWriteError(message) from None
+            raise classify(exc, action, self.url, secrets) from None
+        return out
+
+
+def _environment(credentials: GitCredentials) -> dict[str, str]:
+    """The read side's variables (names of secrets, never values) plus settings that keep the
+    clone ours alone: no hooks from a machine-wide template, and housekeeping in the foreground
+    (a detached gc would still be running, holding locks, when the next attempt starts)."""
+    env = credentials.environment()
+    extra = {"core.hooksPath": os.devnull, "gc.autoDetach": "false"}
+    extra["maintenance.autoDetach"] = "false"
+    count = int(env["GIT_CONFIG_COUNT"])
+    for number, (key, value) in enumerate(extra.items(), start=count):
+        env[f"GIT_CONFIG_KEY_{number}"], env[f"GIT_CONFIG_VALUE_{number}"] = key, value
+    env["GIT_CONFIG_COUNT"] = str(count + len(extra))
+    return env
+
+
+def _local_message(exc: GitCommandError, action: str, secrets: tuple[str, ...]) -> str:
+    raw = str(exc.stderr or "").removeprefix("\n  stderr: '").removesuffix("'")
+    lines = [line.strip() for line in raw.splitlines() if line.strip()]
+    causes = [line for line in lines if line.startswith(("fatal:", "error:"))] or lines[-1:]
+    detail = "; ".join(causes[:2]) or f"git exited with status {exc.status}"
+    return redact(f"{action}: {detail}", secrets)[:500]
