@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: check install bench-validate bench-sandbox bench-reconcile bench-summary
+.PHONY: check install bench-validate bench-sandbox bench-reconcile bench-summary bench-writeback
 
 $(VENV)/.dev-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,3 +28,6 @@ bench-reconcile: install
 
 bench-summary: install
 	$(BIN)/python bench/summary.py
+
+bench-writeback: install
+	$(BIN)/python bench/writeback.py
