@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
+
+import pytest
 
 IDENTITY = {
     "GIT_AUTHOR_NAME": "Test Author",
@@ -12,6 +15,29 @@ IDENTITY = {
     "GIT_COMMITTER_NAME": "Test Author",
     "GIT_COMMITTER_EMAIL": "author@example.com",
 }
+
+
+def run_git(cwd: Path, *args: str) -> str:
+    """git with the caller's environment as it is (see `isolate_git`)."""
+    done = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def isolate_git(
+    home: Path, monkeypatch: pytest.MonkeyPatch, identity: Mapping[str, str] | None = IDENTITY
+) -> None:
+    """Keep the machine's git config away from a test; set `identity`, or remove any."""
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / "gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for name in ("AUTHOR", "COMMITTER"):
+        for part in ("NAME", "EMAIL"):
+            variable = f"GIT_{name}_{part}"
+            if identity is None:
+                monkeypatch.delenv(variable, raising=False)
+            else:
+                monkeypatch.setenv(variable, identity[variable])
 
 
 def git(cwd: Path, *args: str) -> str:

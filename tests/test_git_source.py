@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import shutil
 import socket
-import subprocess
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +14,8 @@ from pathlib import Path
 import pytest
 from git.exc import GitCommandError
 from git_http_server import GitHttpServer
+from gitrepo import isolate_git
+from gitrepo import run_git as git
 
 from agent.adapters.git import (
     GitAuthError,
@@ -34,29 +35,12 @@ SPEC = "clusters/prod/clusterversion.yaml"
 POLICY = "clusters/prod/policy.yaml"
 PATHS = (SPEC, POLICY, "status")
 TOKEN = "tok-5f3c9a1e7d2b4c6a8e0f"
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "Test Author",
-    "GIT_AUTHOR_EMAIL": "author@example.test",
-    "GIT_COMMITTER_NAME": "Test Committer",
-    "GIT_COMMITTER_EMAIL": "committer@example.test",
-}
-
-
-def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
-    return done.stdout.strip()
 
 
 @pytest.fixture(autouse=True)
 def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Neither the tests nor the source under test may see the machine's git config."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / "gitconfig"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for name, value in IDENTITY.items():
-        monkeypatch.setenv(name, value)
+    isolate_git(tmp_path / "home", monkeypatch)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from git_http_server import GitHttpServer
-from gitrepo import Remote, git
+from gitrepo import Remote, git, isolate_git
 
 from agent.adapters.git import (
     GitAuthError,
@@ -43,14 +43,7 @@ MESSAGE = status_commit_message("x", "4.16.3", "Completed", "id-x", "main@sha1:"
 @pytest.fixture(autouse=True)
 def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Neither the tests nor the writer may see the machine's git config or identity."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / "gitconfig"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for name in ("AUTHOR", "COMMITTER"):
-        monkeypatch.delenv(f"GIT_{name}_NAME", raising=False)
-        monkeypatch.delenv(f"GIT_{name}_EMAIL", raising=False)
+    isolate_git(tmp_path / "home", monkeypatch, identity=None)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from gitrepo import isolate_git
+from gitrepo import run_git as git
 
 from agent.adapters.git import LocalTreeSource, WorkTreeInvalidError, WorkTreeMissingError
 from agent.adapters.watch import TreeWatcher
@@ -20,28 +21,11 @@ from agent.adapters.watch import TreeWatcher
 SPEC = "clusters/prod/clusterversion.yaml"
 PATHS = (SPEC, "clusters/prod/policy.yaml")
 QUIET = 0.4  # long enough after a burst for any stray second callback to show up
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "Test Author",
-    "GIT_AUTHOR_EMAIL": "author@example.test",
-    "GIT_COMMITTER_NAME": "Test Committer",
-    "GIT_COMMITTER_EMAIL": "committer@example.test",
-}
-
-
-def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
-    return done.stdout.strip()
 
 
 @pytest.fixture(autouse=True)
 def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / "gitconfig"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for name, value in IDENTITY.items():
-        monkeypatch.setenv(name, value)
+    isolate_git(tmp_path / "home", monkeypatch)
 
 
 @dataclass
