@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,7 @@ def validate(paths: Sequence[str], output: str, strict: bool) -> None:
     Exits 0 when there are no errors, 1 when there are, 2 on usage or I/O errors.
     """
     collected = collect_spec_files(paths)
-    report = check_files(collected.contents, collected.problems)
+    report = check_files(collected.contents, collected.problems, today=date.today())
     if strict:
         report = report.promoted()
     click.echo(render_json(report) if output == "json" else render_text(report), nl=False)

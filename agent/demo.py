@@ -153,10 +153,15 @@ async def _story(sandbox: Sandbox, root: Path, say: Say, timeout: float) -> int:
             WriteOptions(manager="oc"),
         )
         say("6. someone ran `oc patch clusterversion version` behind git's back: channel fast-4.16")
+        corrected = sum(1 for o in runtime.recent_outcomes if o.reason == "DriftCorrected")
         waited = await until(lambda: live()["spec"].get("channel") == "stable-4.15", "the fix")
-        last = runtime.last_outcome
-        reason = last.reason if last is not None else ""
-        say(f"   cvsync put channel stable-4.15 back in {waited:.0f} ms ({reason})")
+        await until(
+            lambda: (
+                sum(1 for o in runtime.recent_outcomes if o.reason == "DriftCorrected") > corrected
+            ),
+            "the cycle that put it back",
+        )
+        say(f"   cvsync put channel stable-4.15 back in {waited:.0f} ms (DriftCorrected)")
         say("done: the cluster matches git again; everything is cleaned up")
         return 0
     finally:

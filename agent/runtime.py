@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -68,6 +69,7 @@ class Runtime:
         self.ready = False
         self.http_port: int | None = None
         self.last_outcome: CycleOutcome | None = None
+        self.recent_outcomes: deque[CycleOutcome] = deque(maxlen=50)  # newest last
         self._wake = asyncio.Event()
         self._reasons: set[str] = set()
         self._refresh = True
@@ -160,6 +162,7 @@ class Runtime:
 
     def _record(self, outcome: CycleOutcome, reasons: set[str]) -> None:
         self.last_outcome = outcome
+        self.recent_outcomes.append(outcome)
         self.ready = self.ready or outcome.result is not Result.FAILED
         metrics = self.metrics
         metrics.cycles.labels(result=outcome.result.value).inc()

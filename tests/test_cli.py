@@ -167,3 +167,19 @@ def test_the_console_script_is_the_same_command(tmp_path: Path) -> None:
     )
     version = subprocess.run([cvsync_bin, "--version"], capture_output=True, text=True, check=False)
     assert version.stdout.startswith("cvsync, version ")
+
+
+def test_a_clusters_policy_file_is_validated_as_an_upgrade_policy(tmp_path: Path) -> None:
+    write(tmp_path / "clusters" / "east" / "clusterversion.yaml", HEADER)
+    write(
+        tmp_path / "clusters" / "east" / "policy.yaml",
+        "apiVersion: cvsync.io/v1alpha1\nkind: UpgradePolicy\nspec:\n"
+        "  maintenanceWindows:\n    - cron: '0 25 * * *'\n      duration: 4h\n"
+        "      timeZone: Europe/Berlin\n  allowMinr: true\n",
+    )
+    run = cvsync("validate", "clusters", cwd=tmp_path)
+    assert run.returncode == 1
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("clusters/east/policy.yaml:5:13: error[policy-cron]")
+    assert lines[2].startswith("clusters/east/policy.yaml:8:3: error[policy-unknown-field]")
+    assert lines[-1] == "FAILED: 2 files, 1 ClusterVersion, 2 errors, 0 warnings"

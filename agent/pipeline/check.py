@@ -5,13 +5,16 @@ Pure: file contents in, a CheckReport out; reading the files is the caller's job
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from datetime import date
 
 from agent.model.documents import ManifestDocument
 from agent.model.findings import Finding, Severity
 from agent.pipeline.fleet import check_fleet
 from agent.pipeline.parse import parse_file
+from agent.pipeline.policy import parse_policy
 from agent.pipeline.validate import validate_document
 
 
@@ -36,15 +39,28 @@ class CheckReport:
         )
 
 
+POLICY_FILE_NAMES = frozenset({"policy.yaml", "policy.yml"})
+
+
 def check_files(
-    contents: Iterable[tuple[str, bytes]], read_problems: Iterable[Finding] = ()
+    contents: Iterable[tuple[str, bytes]],
+    read_problems: Iterable[Finding] = (),
+    *,
+    today: date | None = None,
 ) -> CheckReport:
-    """Validate every (display path, bytes) pair, plus problems met while reading files."""
+    """Validate every (display path, bytes) pair, plus problems met while reading files.
+
+    A cluster's `policy.yaml` is checked as an UpgradePolicy; `today` decides which accepted
+    risks have expired (the caller passes the date, so this stays a pure function)."""
     findings = list(read_problems)
     documents: list[ManifestDocument] = []
     files = 0
     for path, data in contents:
         files += 1
+        if posixpath.basename(path) in POLICY_FILE_NAMES:
+            _, policy_findings = parse_policy(data, path, today=today or date.min)
+            findings.extend(policy_findings)
+            continue
         parsed = parse_file(data, path)
         findings.extend(parsed.findings)
         for doc in parsed.documents:

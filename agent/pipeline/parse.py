@@ -99,14 +99,14 @@ def parse_text(text: str, file: str) -> ParsedFile:
     try:
         for index, built in enumerate(build_documents(yaml_events(text))):
             seen_any = True
-            found.extend(_duplicate_key_findings(built, file))
+            found.extend(duplicate_key_findings(built, file))
             if built.duplicate_keys or built.body is None:
                 continue
             _classify(built, file, index, documents, found)
     except YamlStructureError as exc:
-        found.append(_structure_finding(exc, file))
+        found.append(structure_finding(exc, file))
     except MarkedYAMLError as exc:
-        found.append(_syntax_finding(exc, file))
+        found.append(syntax_finding(exc, file))
     except (YAMLError, RecursionError) as exc:
         found.append(
             rules.YAML_SYNTAX.at(
@@ -126,7 +126,7 @@ def parse_text(text: str, file: str) -> ParsedFile:
     return ParsedFile(file, tuple(documents), tuple(found))
 
 
-def _structure_finding(exc: YamlStructureError, file: str) -> Finding:
+def structure_finding(exc: YamlStructureError, file: str) -> Finding:
     rule = _STRUCTURE_RULES[exc.kind]
     hints = {
         "syntax": "fix the YAML at this position",
@@ -137,7 +137,7 @@ def _structure_finding(exc: YamlStructureError, file: str) -> Finding:
     return rule.at(where, exc.message, hints[exc.kind])
 
 
-def _syntax_finding(exc: MarkedYAMLError, file: str) -> Finding:
+def syntax_finding(exc: MarkedYAMLError, file: str) -> Finding:
     mark = exc.problem_mark or exc.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     problem = exc.problem or exc.context or "invalid YAML"
@@ -149,7 +149,7 @@ def _syntax_finding(exc: MarkedYAMLError, file: str) -> Finding:
     )
 
 
-def _duplicate_key_findings(built: BuiltDocument, file: str) -> list[Finding]:
+def duplicate_key_findings(built: BuiltDocument, file: str) -> list[Finding]:
     return [
         rules.YAML_DUPLICATE_KEY.at(
             SourceLocation(file, again.line, again.column),

@@ -1,0 +1,68 @@
+"""Upgrade gates: what cvsync checks before it changes spec.desiredUpdate, and what it decided.
+
+Pure data, produced by `pipeline.gates` and read by plans, PR reports and the reconciler.
+`GateSettings` holds exactly what the gates need from the policy, so the policy can build it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+Action = Literal["apply", "wait", "block", "none"]
+
+
+class Verdict(StrEnum):
+    PASS = "pass"
+    WARN = "warn"  # allowed, but worth saying on the plan
+    BLOCK = "block"  # the change must not be applied
+    WAIT = "wait"  # allowed later: outside a maintenance window
+
+
+@dataclass(frozen=True, slots=True)
+class GateRow:
+    """One gate's verdict: the gate's name, a CamelCase reason and the evidence behind it."""
+
+    gate: str
+    verdict: Verdict
+    reason: str
+    evidence: str
+
+
+@dataclass(frozen=True, slots=True)
+class GateDecision:
+    """What to do with git's desiredUpdate.
+
+    `resolved` is the desiredUpdate to apply (version and digest-pinned image when the target
+    was found in the cluster's update lists); None when nothing is applied. `suggestion` is a
+    way forward when blocked (the one-hop path, the annotation to write…)."""
+
+    action: Action
+    rows: tuple[GateRow, ...]
+    resolved: dict[str, Any] | None = None
+    suggestion: str | None = None
+
+    @property
+    def blocking(self) -> tuple[GateRow, ...]:
+        return tuple(row for row in self.rows if row.verdict is Verdict.BLOCK)
+
+    def row(self, gate: str) -> GateRow | None:
+        return next((row for row in self.rows if row.gate == gate), None)
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """What the gates need from the policy. `accepted_risks` maps a conditional-update risk's
+    name to when its acceptance expires (None: never); `allow_force_until` is when force stops
+    being allowed (None: never allowed)."""
+
+    allow_not_recommended: bool = False
+    accepted_risks: Mapping[str, datetime | None] = field(default_factory=dict)
+    allow_force_until: datetime | None = None
+    require_digest: bool = True
+    allow_minor: bool = True
+    allow_major: bool = False
+    allow_retarget_while_progressing: bool = False
