@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from agent.adapters.http import HttpState, http_application, serve
+from agent.errors import KubeError
 from agent.metrics import Metrics
 from agent.ports import Cluster
 from agent.reconciler import CycleOutcome, Reconciler, Result
@@ -229,8 +230,22 @@ class Runtime:
         self._retry_refresh = False
 
     async def _watch_live(self) -> None:
-        async for _ in self.cluster.watch():
-            self.trigger("live", refresh_source=False)
+        """Follow the live object. The watch heals itself from what a retry can fix; what
+        it cannot (401, 403) is logged and the watch is tried again later, never given up."""
+        failures = 0
+        while True:
+            try:
+                async for _ in self.cluster.watch():
+                    failures = 0
+                    self.trigger("live", refresh_source=False)
+            except KubeError as exc:
+                failures += 1
+                _LOG.warning(
+                    "the ClusterVersion watch stopped: %s",
+                    exc.message,
+                    extra={"reason": exc.reason},
+                )
+                await asyncio.sleep(retry_delay(failures, base=1.0, cap=self.retry_cap))
 
     async def _every(self, seconds: float, reason: str) -> None:
         refresh = reason == "interval" or self.settings.git.repo is None

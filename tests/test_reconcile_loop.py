@@ -19,7 +19,7 @@ from agent.adapters.kube import KubeCluster
 from agent.bootstrap import run_agent
 from agent.reconciler import CycleOutcome, Reconciler, Result
 from agent.runtime import Runtime
-from agent.sandbox.access import FULL_ACCESS
+from agent.sandbox.access import FULL_ACCESS, Rule
 from agent.sandbox.handlers import MERGE_PATCH, WriteOptions
 from agent.sandbox.resources import CLUSTER_VERSIONS
 from agent.sandbox.routing import Target
@@ -278,3 +278,46 @@ async def test_events_record_applies_and_deduplicate_a_repeating_conflict(loop: 
     assert conflict["message"] == '.spec.channel is owned by "other-gitops"'
     assert conflict["count"] >= 2
     assert sum(1 for event in events if event["reason"] == "ApplyConflict") == 1
+
+
+async def test_without_watch_permission_the_agent_keeps_reconciling_on_other_triggers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with Sandbox(SandboxOptions(scenario="idle-4.15")) as sandbox:
+        sandbox.access.set_rules(
+            "cvsync",
+            [Rule.of(["get", "patch"], ["config.openshift.io"], ["clusterversions"])],
+        )
+        kubeconfig = sandbox.kubeconfig(tmp_path / "kubeconfig", user="cvsync")
+        live = sandbox.store.get(sandbox.api.key(CLUSTER_VERSIONS, "", "version"))
+        assert live is not None
+        remote = Remote(tmp_path / "git")
+        remote.commit({SPEC_PATH: spec_text(live["spec"]["clusterID"], "fast-4.15")}, "east")
+        settings = Settings(
+            cluster="east",
+            git=GitSettings(repo=remote.url, workdir=tmp_path / "work", interval=3600),
+            kubeconfig=kubeconfig,
+            http_port=0,
+        )
+        source = GitCloneSource(remote.url, "main", tmp_path / "work" / "repo", (SPEC_PATH,))
+        cluster = await KubeCluster.connect(kubeconfig=kubeconfig)
+        runtime = Runtime(settings, Reconciler(settings, source, cluster), cluster)
+        stop = asyncio.Event()
+        task = asyncio.create_task(runtime.run(stop))
+        try:
+            await runtime.wait_for_cycles(1, timeout=10)
+            channel = sandbox.store.get(sandbox.api.key(CLUSTER_VERSIONS, "", "version"))
+            assert channel is not None
+            assert channel["spec"]["channel"] == "fast-4.15"
+            deadline = asyncio.get_running_loop().time() + 5
+            while "the ClusterVersion watch stopped" not in caplog.text:
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.05)
+            cycles = runtime.cycles
+            runtime.trigger("resync", refresh_source=False)
+            await runtime.wait_for_cycles(cycles + 1, timeout=10)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+            await cluster.close()
+            await source.close()
