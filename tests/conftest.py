@@ -22,3 +22,16 @@ def corpus_path(*parts: str) -> Path:
 @pytest.fixture
 def corpus() -> Path:
     return corpus_path()
+
+
+# Insights archives strip TypeMeta from this one corpus object (SOURCES.md says so).
+NO_TYPE_META = "4.7.16-idle-upgradeable-false-no-typemeta.yaml"
+CORPUS_CLUSTER_VERSIONS = sorted((CORPUS / "clusterversions").glob("*.yaml"))
+
+
+def corpus_bytes(name: str) -> bytes:
+    """A corpus ClusterVersion's bytes, with the TypeMeta the API server always returns."""
+    data = corpus_path("clusterversions", name).read_bytes()
+    if name == NO_TYPE_META:
+        data = b"apiVersion: config.openshift.io/v1\nkind: ClusterVersion\n" + data
+    return data

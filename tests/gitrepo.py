@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,46 @@ class Remote:
             git(self.work, "pull", "--rebase", "origin", "main")
         git(self.work, "push", "origin", "main")
         return git(self.work, "rev-parse", "HEAD")
+
+
+@dataclass
+class GitSyncLayout:
+    """What git-sync leaves on disk: a worktree per revision and a `current` symlink that is
+    replaced atomically (a new link renamed over the old one)."""
+
+    origin: Path
+    root: Path
+    spec_path: str
+    swaps: int = 0
+
+    @classmethod
+    def create(cls, base: Path, spec_path: str) -> GitSyncLayout:
+        origin, root = base / "origin", base / "root"
+        root.mkdir(parents=True)
+        git(base, "init", "--quiet", "--initial-branch=main", str(origin))
+        return cls(origin, root, spec_path)
+
+    @property
+    def link(self) -> Path:
+        return self.root / "current"
+
+    def commit(self, text: str) -> str:
+        """Commit `text` as the spec and check the commit out in its own worktree."""
+        path = self.origin / self.spec_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        git(self.origin, "add", "--all")
+        git(self.origin, "commit", "--quiet", "-m", "spec")
+        sha = git(self.origin, "rev-parse", "HEAD")
+        git(self.origin, "worktree", "add", "--quiet", "--detach", str(self.root / f"rev-{sha}"))
+        return sha
+
+    def swap(self, sha: str) -> None:
+        """Point `current` at rev-<sha> the way git-sync does: a new link, renamed over."""
+        self.swaps += 1
+        temporary = self.root / f".current-{self.swaps}.tmp"
+        os.symlink(f"rev-{sha}", temporary)
+        os.replace(temporary, self.link)
+
+    def remove(self, sha: str) -> None:
+        git(self.origin, "worktree", "remove", "--force", str(self.root / f"rev-{sha}"))

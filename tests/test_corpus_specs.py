@@ -9,15 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, corpus_path
+from conftest import CORPUS_CLUSTER_VERSIONS, NO_TYPE_META, corpus_bytes, corpus_path
 
 from agent.model.findings import Severity
 from agent.pipeline.parse import parse_file, parse_text
 from agent.pipeline.validate import validate_document
 
-CLUSTER_VERSIONS = sorted((CORPUS / "clusterversions").glob("*.yaml"))
-# Insights archives strip TypeMeta; SOURCES.md documents it for this one file.
-NO_TYPE_META = "4.7.16-idle-upgradeable-false-no-typemeta.yaml"
+CLUSTER_VERSIONS = CORPUS_CLUSTER_VERSIONS
 
 
 @pytest.mark.corpus
@@ -29,11 +27,7 @@ def test_the_corpus_is_present() -> None:
 @pytest.mark.corpus
 @pytest.mark.parametrize("path", CLUSTER_VERSIONS, ids=lambda path: Path(path).name)
 def test_a_real_cluster_spec_validates_without_errors(path: Path) -> None:
-    corpus_path("clusterversions", path.name)
-    data = path.read_bytes()
-    if path.name == NO_TYPE_META:
-        data = b"apiVersion: config.openshift.io/v1\nkind: ClusterVersion\n" + data
-    parsed = parse_file(data, path.name)
+    parsed = parse_file(corpus_bytes(path.name), path.name)
     assert parsed.findings == ()
     [doc] = parsed.documents
     errors = [f for f in validate_document(doc) if f.severity is Severity.ERROR]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CORPUS, corpus_path
+from conftest import CORPUS_CLUSTER_VERSIONS, corpus_bytes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,8 +21,7 @@ from agent.pipeline.normalize import desired_spec, live_spec
 from agent.pipeline.owners import owned_leaves, owner_of
 from agent.pipeline.parse import parse_file
 
-CLUSTER_VERSIONS = sorted((CORPUS / "clusterversions").glob("*.yaml"))
-NO_TYPE_META = "4.7.16-idle-upgradeable-false-no-typemeta.yaml"
+CLUSTER_VERSIONS = CORPUS_CLUSTER_VERSIONS
 MANAGED_FIELDS = "4.20.0-nightly-progressing-forced-unverified-managedfields.yaml"
 IDLE_4_16 = "4.16.27-idle-failing-monitoring-unavailable.yaml"
 UPDATING_4_14 = "4.14.1-progressing-16pct-partial-conditional-recommended.yaml"
@@ -35,11 +34,7 @@ CIP = "[kind=ClusterImagePolicy,group=config.openshift.io,namespace=,name=opensh
 
 def live_object(name: str) -> dict[str, Any]:
     """A corpus ClusterVersion as the API server returns it (plain dicts)."""
-    path = corpus_path("clusterversions", name)
-    data = path.read_bytes()
-    if name == NO_TYPE_META:  # Insights archives strip TypeMeta; the API server never does
-        data = b"apiVersion: config.openshift.io/v1\nkind: ClusterVersion\n" + data
-    [doc] = parse_file(data, name).documents
+    [doc] = parse_file(corpus_bytes(name), name).documents
     return copy.deepcopy(doc.body)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CORPUS, corpus_path
+from conftest import CORPUS_CLUSTER_VERSIONS, corpus_bytes
 
 from agent.model.documents import ManifestDocument
 from agent.model.plan import ALLOW_ROLLBACK_ANNOTATION, ApplyPlan
@@ -21,8 +21,7 @@ from agent.pipeline.normalize import desired_spec
 from agent.pipeline.parse import parse_file, parse_text
 from agent.pipeline.plan import Mode, plan_apply
 
-CLUSTER_VERSIONS = sorted((CORPUS / "clusterversions").glob("*.yaml"))
-NO_TYPE_META = "4.7.16-idle-upgradeable-false-no-typemeta.yaml"
+CLUSTER_VERSIONS = CORPUS_CLUSTER_VERSIONS
 IDLE_4_16 = "4.16.27-idle-failing-monitoring-unavailable.yaml"
 UPDATING_4_14 = "4.14.1-progressing-16pct-partial-conditional-recommended.yaml"
 MANAGED_FIELDS = "4.20.0-nightly-progressing-forced-unverified-managedfields.yaml"
@@ -30,11 +29,7 @@ OVERRIDES = "4.22.0-nightly-idle-overrides-unmanaged-nochannel.yaml"
 
 
 def live_object(name: str) -> dict[str, Any]:
-    path = corpus_path("clusterversions", name)
-    data = path.read_bytes()
-    if name == NO_TYPE_META:  # Insights archives strip TypeMeta; the API server never does
-        data = b"apiVersion: config.openshift.io/v1\nkind: ClusterVersion\n" + data
-    [doc] = parse_file(data, name).documents
+    [doc] = parse_file(corpus_bytes(name), name).documents
     return copy.deepcopy(doc.body)
 
 

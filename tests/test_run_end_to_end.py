@@ -27,7 +27,7 @@ from typing import Any, cast
 import aiohttp
 import pytest
 from git_http_server import GitHttpServer
-from gitrepo import Remote, git
+from gitrepo import GitSyncLayout, Remote
 
 from agent.reconciler import CycleOutcome, Reconciler, Result
 from agent.runtime import Runtime, retry_delay
@@ -222,51 +222,11 @@ def webhook_secret(tmp_path: Path) -> Path:
     return path
 
 
-@dataclass
-class GitSyncLayout:
-    """What git-sync leaves on disk: a worktree per revision and a `current` symlink that is
-    replaced atomically (a new link renamed over the old one)."""
-
-    origin: Path
-    root: Path
-    swaps: int = 0
-
-    @classmethod
-    def create(cls, base: Path) -> GitSyncLayout:
-        origin, root = base / "origin", base / "root"
-        root.mkdir(parents=True)
-        git(base, "init", "--quiet", "--initial-branch=main", str(origin))
-        return cls(origin, root)
-
-    @property
-    def link(self) -> Path:
-        return self.root / "current"
-
-    def commit(self, text: str) -> str:
-        path = self.origin / SPEC_PATH
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        git(self.origin, "add", "--all")
-        git(self.origin, "commit", "--quiet", "-m", "spec")
-        sha = git(self.origin, "rev-parse", "HEAD")
-        git(self.origin, "worktree", "add", "--quiet", "--detach", str(self.root / f"rev-{sha}"))
-        return sha
-
-    def swap(self, sha: str) -> None:
-        self.swaps += 1
-        temporary = self.root / f".current-{self.swaps}.tmp"
-        os.symlink(f"rev-{sha}", temporary)
-        os.replace(temporary, self.link)
-
-    def remove(self, sha: str) -> None:
-        git(self.origin, "worktree", "remove", "--force", str(self.root / f"rev-{sha}"))
-
-
 # 1. git-sync mode.
 async def test_local_path_mode_applies_the_first_spec_and_then_each_swapped_worktree_quickly(
     tmp_path: Path, cluster: Cluster
 ) -> None:
-    layout = GitSyncLayout.create(tmp_path / "gitsync")
+    layout = GitSyncLayout.create(tmp_path / "gitsync", SPEC_PATH)
     first = layout.commit(spec_text(cluster.cluster_id, "fast-4.15"))
     layout.swap(first)
     async with cvsync_run(

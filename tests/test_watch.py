@@ -4,16 +4,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from gitrepo import isolate_git
-from gitrepo import run_git as git
+from gitrepo import GitSyncLayout, isolate_git
 
 from agent.adapters.git import LocalTreeSource, WorkTreeInvalidError, WorkTreeMissingError
 from agent.adapters.watch import TreeWatcher
@@ -28,46 +25,9 @@ def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     isolate_git(tmp_path / "home", monkeypatch)
 
 
-@dataclass
-class GitSync:
-    """What git-sync leaves on disk: a checkout per revision and a symlink to the live one."""
-
-    origin: Path
-    root: Path
-    swaps: int = 0
-
-    @property
-    def link(self) -> Path:
-        return self.root / "current"
-
-    def commit(self, text: str) -> str:
-        path = self.origin / SPEC
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        git(self.origin, "add", "--all")
-        git(self.origin, "commit", "--quiet", "-m", text)
-        sha = git(self.origin, "rev-parse", "HEAD")
-        git(self.origin, "worktree", "add", "--quiet", "--detach", str(self.root / f"rev-{sha}"))
-        return sha
-
-    def swap(self, sha: str) -> None:
-        """Point `current` at rev-<sha> the way git-sync does: a new link, renamed over."""
-        self.swaps += 1
-        temporary = self.root / f".current-{self.swaps}.tmp"
-        os.symlink(f"rev-{sha}", temporary)
-        os.replace(temporary, self.link)
-
-    def remove(self, sha: str) -> None:
-        git(self.origin, "worktree", "remove", "--force", str(self.root / f"rev-{sha}"))
-
-
 @pytest.fixture
-def gitsync(tmp_path: Path) -> GitSync:
-    origin = tmp_path / "origin"
-    root = tmp_path / "root"
-    root.mkdir()
-    git(tmp_path, "init", "--quiet", "--initial-branch=main", str(origin))
-    return GitSync(origin, root)
+def gitsync(tmp_path: Path) -> GitSyncLayout:
+    return GitSyncLayout.create(tmp_path, SPEC)
 
 
 class Calls:
@@ -93,13 +53,13 @@ def calls() -> Calls:
 
 
 @pytest.fixture
-def watcher(gitsync: GitSync, calls: Calls) -> Iterator[TreeWatcher]:
+def watcher(gitsync: GitSyncLayout, calls: Calls) -> Iterator[TreeWatcher]:
     with TreeWatcher(gitsync.link, calls) as watching:
         yield watching
 
 
 async def test_each_swap_fires_once_and_the_source_then_reads_the_new_revision(
-    gitsync: GitSync,
+    gitsync: GitSyncLayout,
 ) -> None:
     first = gitsync.commit("v: 1\n")
     gitsync.swap(first)
@@ -126,7 +86,7 @@ async def test_each_swap_fires_once_and_the_source_then_reads_the_new_revision(
 
 
 async def test_a_burst_of_five_swaps_gives_one_or_two_callbacks(
-    gitsync: GitSync, calls: Calls
+    gitsync: GitSyncLayout, calls: Calls
 ) -> None:
     shas = [gitsync.commit(f"v: {number}\n") for number in range(6)]
     gitsync.swap(shas[0])
@@ -141,7 +101,9 @@ async def test_a_burst_of_five_swaps_gives_one_or_two_callbacks(
     assert snapshot.revision.sha == shas[-1]
 
 
-async def test_reading_the_tree_does_not_fire_the_watcher(gitsync: GitSync, calls: Calls) -> None:
+async def test_reading_the_tree_does_not_fire_the_watcher(
+    gitsync: GitSyncLayout, calls: Calls
+) -> None:
     gitsync.swap(gitsync.commit("v: 1\n"))
     source = LocalTreeSource(gitsync.link, "main", PATHS)
     with TreeWatcher(gitsync.link, calls):
@@ -152,7 +114,7 @@ async def test_reading_the_tree_does_not_fire_the_watcher(gitsync: GitSync, call
 
 
 def test_a_link_that_appears_after_the_watch_started_fires(
-    gitsync: GitSync, watcher: TreeWatcher, calls: Calls
+    gitsync: GitSyncLayout, watcher: TreeWatcher, calls: Calls
 ) -> None:
     gitsync.swap(gitsync.commit("v: 1\n"))
     assert calls.wait_for(1)
@@ -179,7 +141,7 @@ def test_a_watcher_on_a_missing_directory_says_so(tmp_path: Path, calls: Calls) 
     watcher.stop()
 
 
-async def test_a_missing_link_is_a_retryable_error(gitsync: GitSync) -> None:
+async def test_a_missing_link_is_a_retryable_error(gitsync: GitSyncLayout) -> None:
     with pytest.raises(WorkTreeMissingError) as caught:
         await LocalTreeSource(gitsync.link, "main", PATHS).refresh()
     assert caught.value.retryable
@@ -193,7 +155,9 @@ async def test_a_directory_that_is_not_a_checkout_is_refused(tmp_path: Path) -> 
         await LocalTreeSource(plain, "main", PATHS).refresh()
 
 
-async def test_a_symlink_in_the_checkout_is_not_followed(gitsync: GitSync, tmp_path: Path) -> None:
+async def test_a_symlink_in_the_checkout_is_not_followed(
+    gitsync: GitSyncLayout, tmp_path: Path
+) -> None:
     outside = tmp_path / "secret-token"
     outside.write_text("do not read me")
     policy = gitsync.origin / "clusters" / "prod" / "policy.yaml"
