@@ -7,13 +7,22 @@ I/O wiring only; called from `cli` (cvsync run, cvsync demo).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
+from agent.adapters.elector import (
+    LeaderElector,
+    LeaderOnlyCluster,
+    LeaderOnlySink,
+    LeadershipLostError,
+)
 from agent.adapters.git import GitCloneSource, GitCredentials, LocalTreeSource
 from agent.adapters.git_writer import StatusWriter
 from agent.adapters.kube import KubeCluster
+from agent.adapters.lease import LeaseStore
 from agent.adapters.watch import TreeWatcher
-from agent.ports import Source
+from agent.pipeline.leadership import Timings
+from agent.ports import Cluster, Source
 from agent.reconciler import Reconciler
 from agent.runtime import Runtime, on_loop
 from agent.settings import Settings
@@ -22,7 +31,7 @@ from agent.writeback import WriteBack
 
 def build_source(settings: Settings) -> Source:
     git = settings.git
-    paths = (settings.cluster_spec_path,)
+    paths = (settings.cluster_spec_path, settings.cluster_policy_path)
     if git.local_path is not None:
         return LocalTreeSource(git.local_path, git.ref, paths)
     if git.repo is None:
@@ -42,21 +51,43 @@ def _credentials(settings: Settings) -> GitCredentials:
     )
 
 
-async def build_runtime(settings: Settings, source: Source, cluster: KubeCluster) -> Runtime:
+async def build_runtime(
+    settings: Settings,
+    source: Source,
+    cluster: KubeCluster,
+    elector: LeaderElector | None = None,
+) -> Runtime:
     secret = None
     if settings.webhook_secret_file is not None:
         secret = settings.webhook_secret_file.read_bytes().strip()
+    applier: Cluster = cluster if elector is None else LeaderOnlyCluster(cluster, elector)
     return Runtime(
         settings,
-        Reconciler(settings, source, cluster),
+        Reconciler(settings, source, applier),
         cluster,
         webhook_secret=secret,
         events=cluster.events(settings.namespace),
-        writeback=build_writeback(settings),
+        writeback=build_writeback(settings, elector),
+        leadership=elector,
     )
 
 
-def build_writeback(settings: Settings) -> WriteBack | None:
+async def build_elector(settings: Settings, on_lost: Callable[[], None]) -> LeaderElector | None:
+    leader = settings.leader
+    if not leader.enabled:
+        return None
+    leases = await LeaseStore.connect(
+        settings.namespace,
+        leader.lease_name,
+        kubeconfig=settings.kubeconfig,
+        context=settings.context,
+        in_cluster=settings.in_cluster,
+    )
+    timings = Timings(leader.lease_duration, leader.renew_deadline, leader.retry_period)
+    return LeaderElector(leases, leader.identity, timings, on_lost=on_lost)
+
+
+def build_writeback(settings: Settings, elector: LeaderElector | None = None) -> WriteBack | None:
     if not settings.write_back:
         return None
     url = settings.status_repo or settings.git.repo
@@ -71,7 +102,8 @@ def build_writeback(settings: Settings) -> WriteBack | None:
         author_email=settings.status_author_email,
         create_branch=settings.status_branch is not None,
     )
-    return WriteBack(settings.cluster, writer, min_interval=settings.status_min_interval)
+    sink = writer if elector is None else LeaderOnlySink(writer, elector)
+    return WriteBack(settings.cluster, sink, min_interval=settings.status_min_interval)
 
 
 async def run_agent(
@@ -83,8 +115,11 @@ async def run_agent(
     cluster = await KubeCluster.connect(
         kubeconfig=settings.kubeconfig, context=settings.context, in_cluster=settings.in_cluster
     )
-    runtime = await build_runtime(settings, source, cluster)
+    # Losing the lease stops the runtime like a signal does, then run_agent raises.
+    elector = await build_elector(settings, stop.set)
+    runtime = await build_runtime(settings, source, cluster, elector)
     watcher = None
+    campaign: asyncio.Task[None] | None = None
     if settings.git.local_path is not None:
         loop = asyncio.get_running_loop()
         watcher = TreeWatcher(
@@ -94,11 +129,26 @@ async def run_agent(
         )
         watcher.start()
     try:
+        if elector is not None:
+            campaign = asyncio.create_task(elector.run(), name="leader-election")
         if started is not None and not started.done():
             started.set_result(runtime)
         await runtime.run(stop)
     finally:
+        if elector is not None:
+            # Keep renewing until the runtime stopped (an in-flight apply needs the lease).
+            if campaign is not None:
+                campaign.cancel()
+                await asyncio.gather(campaign, return_exceptions=True)
+            if elector.lost_reason is None:
+                await elector.release()
+            await elector.leases.close()
         if watcher is not None:
             watcher.stop()
         await cluster.close()
         await source.close()
+    if elector is not None and elector.lost_reason is not None:
+        raise LeadershipLostError(
+            f"leadership of lease {elector.lease} lost ({elector.lost_reason}): "
+            f"{elector.identity} exits so that it restarts as a standby"
+        )

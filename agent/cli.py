@@ -7,11 +7,12 @@ Bad input never produces a traceback.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
-from datetime import date
+from datetime import UTC, date
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +28,22 @@ from agent.model.status import AgentState
 from agent.pipeline import status_render
 from agent.pipeline.check import check_files
 from agent.pipeline.diff import diff as diff_specs
-from agent.pipeline.drift_render import FORMATS, render_drift, render_plan, spec_changes
+from agent.pipeline.drift_render import FORMATS, render_drift
 from agent.pipeline.findings_render import render_json, render_text
+from agent.pipeline.leadership import Timings, timing_problem
 from agent.pipeline.normalize import desired_spec
 from agent.pipeline.plan import plan_apply
 from agent.pipeline.status_markdown import render_drift_report_markdown, render_markdown
 from agent.pipeline.summarize import drift_entries, summarize
-from agent.reconciler import apply_taking_back, select_spec
+from agent.reconciler import select_spec
 from agent.sandbox.scenarios import scenario_names
-from agent.settings import DEFAULT_SPEC_PATH, GitSettings, Settings
+from agent.settings import (
+    DEFAULT_POLICY_PATH,
+    DEFAULT_SPEC_PATH,
+    GitSettings,
+    LeaderSettings,
+    Settings,
+)
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -155,6 +163,13 @@ def sandbox(
     help="Where the cluster's spec lives in the repository; {cluster} is replaced.",
 )
 @click.option(
+    "--policy-path",
+    default=DEFAULT_POLICY_PATH,
+    show_default=True,
+    envvar="CVSYNC_POLICY_PATH",
+    help="The cluster's upgrade policy in the repository (optional); {cluster} is replaced.",
+)
+@click.option(
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("/tmp/cvsync"),
@@ -236,6 +251,44 @@ def sandbox(
 @click.option(
     "--status-author-email", default="cvsync@localhost", envvar="CVSYNC_STATUS_AUTHOR_EMAIL"
 )
+@click.option(
+    "--leader-elect",
+    is_flag=True,
+    envvar="CVSYNC_LEADER_ELECT",
+    help="Act only while holding a Lease in --namespace, so several replicas are safe.",
+)
+@click.option("--lease-name", default="cvsync", show_default=True, envvar="CVSYNC_LEASE_NAME")
+@click.option(
+    "--lease-duration",
+    type=float,
+    default=15.0,
+    show_default=True,
+    envvar="CVSYNC_LEASE_DURATION",
+    help="Seconds a standby waits after the leader's last renew before taking over.",
+)
+@click.option(
+    "--renew-deadline",
+    type=float,
+    default=10.0,
+    show_default=True,
+    envvar="CVSYNC_RENEW_DEADLINE",
+    help="Seconds the leader keeps acting without a successful renew, then exits.",
+)
+@click.option(
+    "--retry-period",
+    type=float,
+    default=2.0,
+    show_default=True,
+    envvar="CVSYNC_RETRY_PERIOD",
+    help="Seconds between renews (leader) and attempts to acquire (standby).",
+)
+@click.option(
+    "--identity",
+    envvar=["CVSYNC_IDENTITY", "POD_NAME"],
+    default=lambda: f"{socket.gethostname()}_{secrets.token_hex(4)}",
+    show_default="hostname_<random>",
+    help="This replica's name in the Lease; unique per replica.",
+)
 def run(**options: Any) -> None:
     """Keep the live ClusterVersion in line with git until SIGTERM or Ctrl-C."""
     from agent.bootstrap import run_agent  # noqa: PLC0415 - kubernetes-asyncio loads ~1 s
@@ -283,19 +336,75 @@ def diff(**options: Any) -> None:
     """Compare the spec in git with the live ClusterVersion, like `kubectl diff`.
 
     Exits 0 when nothing drifted, 1 when something did, 2 on errors."""
-    sys.exit(asyncio.run(_diff_or_plan("diff", options)))
+    sys.exit(asyncio.run(_diff(options)))
 
 
 @cvsync.command()
 @_target_options
+@click.option(
+    "--policy",
+    "policy_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The upgrade policy (default: clusters/<cluster>/policy.yaml when it exists).",
+)
+@click.option(
+    "--live",
+    "live_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Plan offline against a saved ClusterVersion (oc get -o yaml) or a cvsync status file.",
+)
+@click.option(
+    "--graph",
+    "graph_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Update graph data (channels/, blocked-edges/ as in cincinnati-graph-data) for the path.",
+)
+@click.option("--pr", "pull_request", is_flag=True, help="Print a pull-request comment.")
+@click.option(
+    "--at",
+    type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d"]),
+    help="Evaluate windows and expiries at this time (default: now), e.g. 2026-12-05T02:30:00Z.",
+)
 def plan(**options: Any) -> None:
-    """Show exactly what `cvsync run` would change, from a server-side dry run (dryRun=All).
+    """Show what `cvsync run` would change under the cluster's upgrade policy, from a
+    server-side dry run (dryRun=All) or offline from --live.
 
-    Exits 0 when the plan was made (whether or not it changes anything), 2 on errors."""
-    sys.exit(asyncio.run(_diff_or_plan("plan", options)))
+    Exits 0 when the plan was made; with --pr, 0 when merging would apply (or change
+    nothing), 1 when git's target would be blocked or wait; 2 on errors."""
+    sys.exit(asyncio.run(_plan(options)))
 
 
-async def _diff_or_plan(command: str, options: dict[str, Any]) -> int:
+async def _plan(options: dict[str, Any]) -> int:
+    from agent.plan_command import PlanRequest, run_plan  # noqa: PLC0415 - loads the sandbox graph
+
+    cluster_name = options["cluster"]
+    spec_file = options["spec_file"] or Path(DEFAULT_SPEC_PATH.format(cluster=cluster_name))
+    policy_file = options["policy_file"]
+    if policy_file is None:
+        default = Path(DEFAULT_POLICY_PATH.format(cluster=cluster_name))
+        sibling = spec_file.parent / "policy.yaml"
+        policy_file = next((p for p in (sibling, default) if p.is_file()), None)
+    at = options["at"]
+    request = PlanRequest(
+        cluster=cluster_name,
+        spec_file=spec_file,
+        policy_file=policy_file,
+        live_file=options["live_file"],
+        graph_dir=options["graph_dir"],
+        kubeconfig=options["kubeconfig"],
+        context=options["context"],
+        output=options["output"],
+        pull_request=options["pull_request"],
+        at=None if at is None else at if at.tzinfo else at.replace(tzinfo=UTC),
+    )
+    try:
+        return await run_plan(request, lambda text: click.echo(text, nl=False))
+    except CvsyncError as exc:
+        click.echo(f"cvsync: error: {exc.message}", err=True)
+        return EXIT_USAGE
+
+
+async def _diff(options: dict[str, Any]) -> int:
     from agent.adapters.kube import KubeCluster  # noqa: PLC0415 - kubernetes-asyncio loads ~1 s
 
     cluster_name = options["cluster"]
@@ -321,27 +430,16 @@ async def _diff_or_plan(command: str, options: dict[str, Any]) -> int:
         drift = diff_specs(desired_spec(document.body), live)
         plan_ = plan_apply(document, live, drift, mode="enforce")
         label = path.as_posix()
-        if command == "diff":
-            report = options.get("report") and options["output"] in ("text", "markdown")
-            if report and live is not None:
-                state = AgentState(cluster=cluster_name, drift=drift_entries(drift.items))
-                click.echo(render_drift_report_markdown(summarize(live, state)), nl=False)
-            else:
-                click.echo(render_drift(cluster_name, label, drift, options["output"]), nl=False)
-            if plan_.stalled is not None:
-                click.echo(f"cvsync: error: {plan_.stalled}: {plan_.message}", err=True)
-                return EXIT_USAGE
-            return EXIT_FINDINGS if drift else EXIT_OK
-        changes: list[dict[str, Any]] = []
-        if plan_.body is not None and plan_.stalled is None:
-            after, taken = await apply_taking_back(cluster, plan_.body, force=False, dry_run=True)
-            changes = spec_changes(live, after)
-            for field, owner in taken:
-                plan_ = replace(
-                    plan_, message=f'{plan_.message}; takes {field} back from "{owner}"'
-                )
-        click.echo(render_plan(cluster_name, label, plan_, changes, options["output"]), nl=False)
-        return EXIT_OK
+        report = options.get("report") and options["output"] in ("text", "markdown")
+        if report and live is not None:
+            state = AgentState(cluster=cluster_name, drift=drift_entries(drift.items))
+            click.echo(render_drift_report_markdown(summarize(live, state)), nl=False)
+        else:
+            click.echo(render_drift(cluster_name, label, drift, options["output"]), nl=False)
+        if plan_.stalled is not None:
+            click.echo(f"cvsync: error: {plan_.stalled}: {plan_.message}", err=True)
+            return EXIT_USAGE
+        return EXIT_FINDINGS if drift else EXIT_OK
     except CvsyncError as exc:
         click.echo(f"cvsync: error: {exc.message}", err=True)
         return EXIT_USAGE
@@ -400,7 +498,7 @@ def drift(**options: Any) -> None:
     """Print the drift report: each drifted field, its git and live values, and who changed
     it when. Exits 0 when nothing drifted, 1 when something did, 2 on errors."""
     options["report"] = True
-    sys.exit(asyncio.run(_diff_or_plan("diff", options)))
+    sys.exit(asyncio.run(_diff(options)))
 
 
 def _settings(options: dict[str, Any]) -> Settings:
@@ -422,6 +520,7 @@ def _settings(options: dict[str, Any]) -> Settings:
         cluster=options["cluster"],
         git=git,
         spec_path=options["spec_path"],
+        policy_path=options["policy_path"],
         kubeconfig=options["kubeconfig"],
         context=options["context"],
         in_cluster=options["in_cluster"],
@@ -439,7 +538,30 @@ def _settings(options: dict[str, Any]) -> Settings:
         status_min_interval=options["status_min_interval"],
         status_author_name=options["status_author_name"],
         status_author_email=options["status_author_email"],
+        leader=_leader_settings(options),
     )
+
+
+def _leader_settings(options: dict[str, Any]) -> LeaderSettings:
+    leader = LeaderSettings(
+        enabled=options["leader_elect"],
+        lease_name=options["lease_name"],
+        lease_duration=options["lease_duration"],
+        renew_deadline=options["renew_deadline"],
+        retry_period=options["retry_period"],
+        identity=options["identity"],
+    )
+    problem = timing_problem(
+        Timings(leader.lease_duration, leader.renew_deadline, leader.retry_period)
+    )
+    if leader.enabled and problem is not None:
+        raise click.UsageError(
+            f"{problem} (--lease-duration {leader.lease_duration:g}, --renew-deadline "
+            f"{leader.renew_deadline:g}, --retry-period {leader.retry_period:g})"
+        )
+    if leader.enabled and not leader.identity.strip():
+        raise click.UsageError("--identity must not be empty")
+    return leader
 
 
 async def _until_signalled(body: Callable[[asyncio.Event], Awaitable[None]]) -> None:

@@ -38,6 +38,18 @@ class Metrics:
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=self.registry,
         )
+        self.upgrade_held = Gauge(
+            "cvsync_upgrade_held",
+            "1 while git's desiredUpdate is held back by the upgrade gates, by state.",
+            ["state"],
+            registry=self.registry,
+        )
         self.watch_restarts = Gauge(
             "cvsync_watch_restarts", "Restarts of the ClusterVersion watch.", registry=self.registry
         )
+        self.leader = Gauge(
+            "cvsync_leader",
+            "1 while this replica may act (the leader, or leader election is off), else 0.",
+            registry=self.registry,
+        )
+        self.leader.set(1)

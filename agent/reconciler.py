@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from agent.clock import Clock, SystemClock
 from agent.errors import (
     ApplyConflictError,
     ForbiddenError,
@@ -22,14 +24,24 @@ from agent.errors import (
 from agent.model.documents import ManifestDocument
 from agent.model.drift import Drift
 from agent.model.findings import Finding, Severity
+from agent.model.gates import UpgradeCheck
+from agent.model.policy import Mode, Policy
 from agent.model.revision import Revision, Snapshot
 from agent.pipeline.diff import diff
 from agent.pipeline.normalize import desired_spec
 from agent.pipeline.parse import parse_file
 from agent.pipeline.plan import plan_apply
+from agent.pipeline.policy import parse_policy
+from agent.pipeline.upgrade import check_upgrade
 from agent.pipeline.validate import validate_document
 from agent.ports import Cluster, Source
 from agent.settings import Settings
+
+FORBIDDEN_RETRY = 60.0  # seconds before an apply RBAC refused is tried again
+FORBIDDEN_HINT = (
+    "cvsync's account needs get, list, watch and patch on clusterversions.config.openshift.io "
+    "(resourceNames: [version]); the Helm chart's ClusterRole grants exactly that"
+)
 
 
 class Result(StrEnum):
@@ -37,6 +49,7 @@ class Result(StrEnum):
     IN_SYNC = "InSync"
     DRIFT_REPORTED = "DriftReported"
     STALLED = "Stalled"
+    WAITING = "Waiting"  # git's target waits for a maintenance window; nothing else to do
     FAILED = "Failed"
 
 
@@ -54,12 +67,14 @@ class CycleOutcome:
     fetch_seconds: float | None = None  # time spent refreshing the source, when it was
     conflicts: tuple[tuple[str, str], ...] = ()  # (field, owner) an apply could not take
     corrected: tuple[str, ...] = ()  # drifted paths this cycle's apply put back
+    upgrade: UpgradeCheck | None = None  # the gates' decision on git's desiredUpdate
 
 
 @dataclass
 class DesiredSpec:
     revision: Revision
     document: ManifestDocument
+    policy: Policy = field(default_factory=Policy)
 
 
 def select_spec(
@@ -85,8 +100,16 @@ def select_spec(
 class Reconciler:
     """Holds what must survive between cycles: the snapshot and the last good spec."""
 
-    def __init__(self, settings: Settings, source: Source, cluster: Cluster) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        source: Source,
+        cluster: Cluster,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
         self.settings = settings
+        self.clock = (clock or SystemClock()).now
         self.source = source
         self.cluster = cluster
         self.snapshot: Snapshot | None = None
@@ -95,7 +118,7 @@ class Reconciler:
         self.last_live: dict[str, Any] | None = None  # the object the last cycle compared
         # A refused apply is not retried until git's body or the live spec's ownership
         # changes: repeating it would only repeat the same 409 on every status update.
-        self._refused: tuple[str, CycleOutcome] | None = None
+        self._refused: tuple[str, CycleOutcome, float] | None = None  # (attempt, outcome, until)
 
     async def cycle(self, *, refresh_source: bool) -> CycleOutcome:
         started = time.monotonic()
@@ -151,7 +174,16 @@ class Reconciler:
                 Result.STALLED, "InvalidSpec", message, findings=findings,
                 attempted=snapshot.revision,
             )  # fmt: skip
-        self.last_good = DesiredSpec(snapshot.revision, document)
+        policy_path = self.settings.cluster_policy_path
+        policy, policy_findings = select_policy(snapshot, policy_path, self.clock())
+        if policy is None:
+            errors = [f for f in policy_findings if f.severity is Severity.ERROR]
+            message = "; ".join(f"{f.location}: {f.rule}: {f.message}" for f in errors[:5])
+            return CycleOutcome(
+                Result.STALLED, "InvalidPolicy", message, findings=tuple(errors),
+                attempted=snapshot.revision,
+            )  # fmt: skip
+        self.last_good = DesiredSpec(snapshot.revision, document, policy)
         return None
 
     async def _reconcile(self, desired: DesiredSpec) -> CycleOutcome:
@@ -163,16 +195,35 @@ class Reconciler:
                 Result.FAILED, exc.reason, exc.message, revision, retryable=exc.retryable
             )
         drift = diff(desired_spec(desired.document.body), live)
-        plan = plan_apply(desired.document, live, drift, mode=self.settings.mode)
+        policy = desired.policy
+        upgrade = (
+            None if live is None else check_upgrade(desired.document, live, policy, self.clock())
+        )
+        observe = self.settings.mode == "observe" or policy.mode is Mode.OBSERVE
+        plan = plan_apply(
+            desired.document,
+            live,
+            drift,
+            mode="observe" if observe else "enforce",
+            upgrade=upgrade,
+            drift_actions=policy.drift,
+        )
         if plan.stalled is not None:
             return CycleOutcome(Result.STALLED, plan.stalled, plan.message, revision, drift=drift)
         if plan.body is None:
             result = Result.DRIFT_REPORTED if drift else Result.IN_SYNC
             reason = "DriftReported" if drift else "InSync"
-            return CycleOutcome(result, reason, plan.message, revision, drift=drift)
+            if upgrade is not None and upgrade.pending and not observe:
+                waiting = upgrade.decision.action == "wait"
+                result = Result.WAITING if waiting else Result.STALLED
+                reason = upgrade.reason
+            return CycleOutcome(
+                result, reason, plan.message, revision, drift=drift, upgrade=upgrade
+            )
         attempt = _attempt_key(plan.body, live)
-        if self._refused is not None and self._refused[0] == attempt:
-            return self._refused[1]
+        refused_before = self._refused
+        if refused_before and refused_before[0] == attempt and time.monotonic() < refused_before[2]:
+            return refused_before[1]
         reason, message = "Applied", plan.message
         try:
             _, taken = await apply_taking_back(
@@ -190,23 +241,48 @@ class Reconciler:
                 revision,
                 drift=drift,
                 conflicts=exc.conflicts,
+                upgrade=upgrade,
             )
-            self._refused = (attempt, refused)
+            self._refused = (attempt, refused, float("inf"))
             return refused
-        except (ForbiddenError, InvalidObjectError) as exc:
-            refused = CycleOutcome(Result.STALLED, exc.reason, exc.message, revision, drift=drift)
-            self._refused = (attempt, refused)
+        except ForbiddenError as exc:
+            # RBAC can be fixed at any time without anything cvsync watches changing: ask
+            # again after a while, not on every status update.
+            message = f"{exc.message}; {FORBIDDEN_HINT}"
+            refused = CycleOutcome(
+                Result.STALLED, exc.reason, message, revision, drift=drift, upgrade=upgrade
+            )
+            self._refused = (attempt, refused, time.monotonic() + FORBIDDEN_RETRY)
+            return refused
+        except InvalidObjectError as exc:
+            refused = CycleOutcome(
+                Result.STALLED, exc.reason, exc.message, revision, drift=drift, upgrade=upgrade
+            )
+            self._refused = (attempt, refused, float("inf"))
             return refused
         except KubeError as exc:
             return CycleOutcome(
-                Result.FAILED, exc.reason, exc.message, revision, drift=drift, retryable=True
-            )
+                Result.FAILED, exc.reason, exc.message, revision, drift=drift, retryable=True,
+                upgrade=upgrade,
+            )  # fmt: skip
         self.last_applied = revision
         self._refused = None
         corrected = tuple(item.path for item in drift.items if item.path in plan.corrected)
         return CycleOutcome(
-            Result.APPLIED, reason, message, revision, drift=drift, corrected=corrected
-        )
+            Result.APPLIED, reason, message, revision, drift=drift, corrected=corrected,
+            upgrade=upgrade,
+        )  # fmt: skip
+
+
+def select_policy(
+    snapshot: Snapshot, policy_path: str, now: datetime
+) -> tuple[Policy | None, tuple[Finding, ...]]:
+    """The cluster's upgrade policy at this snapshot (the defaults when it has no file), or
+    None with the findings that make the file unusable."""
+    data = snapshot.file(policy_path)
+    if data is None:
+        return Policy(), ()
+    return parse_policy(data, policy_path, today=now.astimezone(UTC).date())
 
 
 async def apply_taking_back(

@@ -13,9 +13,11 @@ import logging
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, Protocol
 
 from agent.adapters.http import HttpState, http_application, serve
+from agent.clock import Clock, SystemClock
 from agent.errors import KubeError
 from agent.metrics import Metrics
 from agent.ports import Cluster
@@ -31,6 +33,15 @@ class EventSink(Protocol):
     async def record(
         self, reason: str, message: str, *, warning: bool, involved: dict[str, Any] | None
     ) -> None: ...
+
+
+class Leadership(Protocol):
+    """Leader election as the runtime sees it (adapters/elector.LeaderElector)."""
+
+    elected: asyncio.Event
+
+    @property
+    def leading(self) -> bool: ...
 
 
 SHUTDOWN_GRACE = 4.0
@@ -59,13 +70,24 @@ class Runtime:
         writeback: WriteBack | None = None,
         retry_base: float = RETRY_BASE,
         retry_cap: float = RETRY_CAP,
+        leadership: Leadership | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        self.clock = clock or SystemClock()
+        self._window_timer: asyncio.Task[None] | None = None
+        self._window_edge: datetime | None = None
         self.events = events
         self.writeback = writeback
         self.settings = settings
         self.reconciler = reconciler
         self.cluster = cluster
         self.metrics = metrics or Metrics()
+        # A standby serves /healthz, /readyz (ready: healthy and waiting) and /metrics, but
+        # runs no cycle and no write-back until elected.
+        self.leadership = leadership
+        self._standing_by = leadership is not None
+        if leadership is not None:
+            self.metrics.leader.set_function(lambda: float(leadership.leading))
         self.webhook_secret = webhook_secret
         self.ready = False
         self.http_port: int | None = None
@@ -93,7 +115,7 @@ class Runtime:
     async def run(self, stop: asyncio.Event, extra_tasks: tuple[Awaitable[Any], ...] = ()) -> None:
         http = HttpState(
             self.metrics,
-            lambda: self.ready,
+            lambda: self.ready or self._standing_by,
             lambda: self.trigger("webhook", refresh_source=True),
             self.webhook_secret,
         )
@@ -111,7 +133,9 @@ class Runtime:
             *(asyncio.create_task(_awaited(task)) for task in extra_tasks),
         ]
         if self.writeback is not None:
-            helpers.append(asyncio.create_task(self.writeback.run(), name="write-back"))
+            helpers.append(
+                asyncio.create_task(self._once_elected(self.writeback.run), name="write-back")
+            )
         if self.settings.git.repo is not None:
             helpers.append(
                 asyncio.create_task(
@@ -127,9 +151,13 @@ class Runtime:
             # Let an in-flight cycle finish (no half-done apply); cancel only past the grace.
             self._stopping = True
             self._wake.set()
+            if self._standing_by:
+                worker.cancel()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(worker, SHUTDOWN_GRACE)
             self._cancel_retry()
+            if self._window_timer is not None:
+                self._window_timer.cancel()
             await runner.cleanup()
 
     async def wait_for_cycles(self, count: int, timeout: float) -> CycleOutcome | None:
@@ -140,17 +168,29 @@ class Runtime:
             )
         return self.last_outcome
 
+    async def _once_elected(self, body: Callable[[], Awaitable[None]]) -> None:
+        if self.leadership is not None:
+            await self.leadership.elected.wait()
+        await body()
+
     async def _worker(self) -> None:
+        if self.leadership is not None:
+            await self.leadership.elected.wait()
+            self._standing_by = False
+            self.trigger("elected", refresh_source=True)
         while True:
             await self._wake.wait()
             if self._stopping:
                 return
+            if self.leadership is not None and not self.leadership.leading:
+                return  # leadership lost: no cycle may start; the agent is exiting
             self._wake.clear()
             reasons, self._reasons = self._reasons, set()
             refresh, self._refresh = self._refresh, False
             outcome = await self.reconciler.cycle(refresh_source=refresh)
             self._record(outcome, reasons)
             self._schedule_retry(outcome, refresh)
+            self._schedule_window_edge(outcome)
             await self._announce(outcome)
             if self.writeback is not None:
                 self.writeback.offer(
@@ -176,6 +216,9 @@ class Runtime:
             metrics.last_applied.info({"revision": str(outcome.revision)})
         if outcome.reason == "ApplyConflict":
             metrics.conflicts.inc()
+        held = outcome.upgrade.decision.action if outcome.upgrade else "none"
+        for state, action in (("blocked", "block"), ("waiting", "wait")):
+            metrics.upgrade_held.labels(state=state).set(1 if held == action else 0)
         metrics.watch_restarts.set(getattr(self.cluster, "watch_restarts", 0))
         level = (
             logging.WARNING if outcome.result in (Result.STALLED, Result.FAILED) else logging.INFO
@@ -205,6 +248,15 @@ class Runtime:
         await self.events.record(
             outcome.reason, outcome.message, warning=warning, involved=self.reconciler.last_live
         )
+        upgrade = outcome.upgrade
+        if upgrade is not None and upgrade.pending and upgrade.reason != outcome.reason:
+            # The rest of the spec applied; the held target deserves an Event of its own.
+            await self.events.record(
+                upgrade.reason,
+                f"{upgrade.target}: {upgrade.summary()}",
+                warning=upgrade.decision.action == "block",
+                involved=self.reconciler.last_live,
+            )
 
     def _schedule_retry(self, outcome: CycleOutcome, refresh: bool) -> None:
         """Retry a retryable failure, as the failed cycle ran (refreshing the source or not);
@@ -228,6 +280,28 @@ class Runtime:
             self._retry.cancel()
             self._retry = None
         self._retry_refresh = False
+
+    def _schedule_window_edge(self, outcome: CycleOutcome) -> None:
+        """A target waiting for a window is re-evaluated the moment the window state may
+        change (a window opening, a blackout ending), not at the next resync."""
+        upgrade = outcome.upgrade
+        edge = None
+        if upgrade is not None and upgrade.decision.action == "wait":
+            edge = upgrade.window.next_change
+        if edge == self._window_edge:
+            return
+        if self._window_timer is not None:
+            self._window_timer.cancel()
+            self._window_timer = None
+        self._window_edge = edge
+        if edge is not None:
+            self._window_timer = asyncio.create_task(self._trigger_at(edge), name="window-edge")
+
+    async def _trigger_at(self, edge: datetime) -> None:
+        await self.clock.sleep_until(edge)
+        self._window_edge = None
+        _LOG.info("maintenance window edge reached: re-evaluating", extra={"edge": str(edge)})
+        self.trigger("window", refresh_source=False)
 
     async def _watch_live(self) -> None:
         """Follow the live object. The watch heals itself from what a retry can fix; what

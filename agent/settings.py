@@ -13,6 +13,7 @@ Mode = Literal["enforce", "observe"]
 LogFormat = Literal["json", "text"]
 
 DEFAULT_SPEC_PATH = "clusters/{cluster}/clusterversion.yaml"
+DEFAULT_POLICY_PATH = "clusters/{cluster}/policy.yaml"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,10 +33,23 @@ class GitSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LeaderSettings:
+    """Leader election on a Lease in Settings.namespace, so replicas > 1 act one at a time."""
+
+    enabled: bool = False
+    lease_name: str = "cvsync"
+    lease_duration: float = 15.0  # seconds a standby waits after the last renew it saw
+    renew_deadline: float = 10.0  # the leader stops acting when it could not renew this long
+    retry_period: float = 2.0  # seconds between renews (leader) and attempts (standby)
+    identity: str = ""  # the holder name in the Lease; unique per replica (the pod name)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     cluster: str
     git: GitSettings
     spec_path: str = DEFAULT_SPEC_PATH
+    policy_path: str = DEFAULT_POLICY_PATH  # optional: without it, the default policy applies
     kubeconfig: Path | None = None
     context: str | None = None
     in_cluster: bool = False
@@ -53,8 +67,14 @@ class Settings:
     status_min_interval: float = 30.0
     status_author_name: str = "cvsync"
     status_author_email: str = "cvsync@localhost"
+    leader: LeaderSettings = LeaderSettings()
 
     @property
     def cluster_spec_path(self) -> str:
         """The repository path of this cluster's spec, such as clusters/prod/clusterversion.yaml."""
         return self.spec_path.format(cluster=self.cluster)
+
+    @property
+    def cluster_policy_path(self) -> str:
+        """The repository path of this cluster's upgrade policy."""
+        return self.policy_path.format(cluster=self.cluster)

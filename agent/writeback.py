@@ -51,6 +51,7 @@ def agent_state(cluster: str, outcome: CycleOutcome, last_applied: Any) -> Agent
         last_cycle_seconds=round(outcome.seconds, 3),
         conflicts=tuple(FieldConflict(field, owner) for field, owner in outcome.conflicts),
         drift=drift_entries(outcome.drift.items, outcome.corrected),
+        upgrade=outcome.upgrade if outcome.upgrade and outcome.upgrade.pending else None,
     )
 
 

@@ -71,10 +71,16 @@ class Remote:
             path.write_text(text)
             git(self.work, "add", name)
         git(self.work, "commit", "-m", message)
-        if git(self.work, "ls-remote", "--heads", "origin", "main"):
-            # Others (cvsync's status commits) may have pushed meanwhile, as in real life.
-            git(self.work, "pull", "--rebase", "origin", "main")
-        git(self.work, "push", "origin", "main")
+        for attempt in range(5):
+            if git(self.work, "ls-remote", "--heads", "origin", "main"):
+                # Others (cvsync's status commits) may have pushed meanwhile, as in real life.
+                git(self.work, "pull", "--rebase", "origin", "main")
+            pushed = subprocess.run(
+                ["git", "push", "origin", "main"], cwd=self.work, capture_output=True, check=False
+            )
+            if pushed.returncode == 0:
+                break
+            assert attempt < 4, pushed.stderr.decode(errors="replace")
         return git(self.work, "rev-parse", "HEAD")
 
 

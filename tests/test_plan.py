@@ -15,7 +15,9 @@ import pytest
 from conftest import CORPUS_CLUSTER_VERSIONS, corpus_bytes
 
 from agent.model.documents import ManifestDocument
+from agent.model.gates import GateDecision, GateRow, UpgradeCheck, Verdict, WindowState
 from agent.model.plan import ALLOW_ROLLBACK_ANNOTATION, ApplyPlan
+from agent.model.policy import DriftAction, DriftActions
 from agent.pipeline.diff import diff
 from agent.pipeline.normalize import desired_spec
 from agent.pipeline.parse import parse_file, parse_text
@@ -244,3 +246,108 @@ def test_a_real_cluster_s_own_spec_plans_no_write(path: Path) -> None:
     live = live_object(path.name)
     plan = plan_for(git_document(live["spec"]), live)
     assert (plan.body, plan.stalled, plan.reported) == (None, None, ())
+
+
+# The policy's drift actions and the upgrade gates' decision.
+def _owned_override(live: dict[str, Any], manager: str) -> None:
+    entry = '{"group":"config.openshift.io","kind":"ClusterImagePolicy","name":"openshift",'
+    entry += '"namespace":""}'
+    manage(
+        live,
+        manager,
+        {"f:spec": {"f:overrides": {f"k:{entry}": {"f:unmanaged": {}}}}},
+        "Update",
+    )
+
+
+def test_report_leaves_an_override_another_writer_set_and_applies_the_rest() -> None:
+    live = live_object(OVERRIDES)
+    _owned_override(live, "oc")  # someone flipped unmanaged with oc patch
+    spec = copy.deepcopy(live["spec"])
+    spec["overrides"][0]["unmanaged"] = False
+    spec["channel"] = "stable-4.22"
+    doc = git_document(spec)
+    plan = plan_apply(
+        doc, live, diff(desired_spec(doc.body), live), mode="enforce", drift_actions=DriftActions()
+    )
+    assert plan.corrected == (".spec.channel",)
+    assert plan.reported == (
+        ".spec.overrides[kind=ClusterImagePolicy,group=config.openshift.io,namespace=,"
+        "name=openshift].unmanaged",
+    )
+    # The held entry is sent with its live value: applying it moves nothing.
+    assert body_of(plan)["spec"]["overrides"] == live["spec"]["overrides"]
+    assert body_of(plan)["spec"]["channel"] == "stable-4.22"
+    assert 'drift action for overrides is report and "oc" set the live value' in plan.message
+    # `correct` takes the same entry back.
+    corrected = plan_apply(
+        doc,
+        live,
+        diff(desired_spec(doc.body), live),
+        mode="enforce",
+        drift_actions=DriftActions(overrides=DriftAction.CORRECT),
+    )
+    assert body_of(corrected)["spec"]["overrides"] == spec["overrides"]
+
+
+def test_report_still_applies_a_value_nobody_else_owns() -> None:
+    live = live_object(OVERRIDES)
+    spec = copy.deepcopy(live["spec"])
+    spec["overrides"][0]["unmanaged"] = False  # no managedFields: git's change, not drift
+    doc = git_document(spec)
+    plan = plan_apply(
+        doc, live, diff(desired_spec(doc.body), live), mode="enforce", drift_actions=DriftActions()
+    )
+    assert plan.reported == ()
+    assert body_of(plan)["spec"]["overrides"] == spec["overrides"]
+
+
+def _check(action: str, resolved: dict[str, Any] | None = None) -> UpgradeCheck:
+    verdict = {"block": Verdict.BLOCK, "wait": Verdict.WAIT}.get(action, Verdict.PASS)
+    row = GateRow("recommended", verdict, "Reason", "evidence")
+    decision = GateDecision(action, (row,), resolved)  # type: ignore[arg-type]
+    return UpgradeCheck(decision, WindowState(None, ""), "4.16.28")
+
+
+def test_a_blocked_target_stays_pending_while_the_channel_applies() -> None:
+    live = live_object(IDLE_4_16)
+    spec = {**live_spec_of(live), "channel": "fast-4.16", "desiredUpdate": {"version": "4.16.28"}}
+    doc = git_document(spec)
+    drift = diff(desired_spec(doc.body), live)
+    plan = plan_apply(doc, live, drift, mode="enforce", upgrade=_check("block"))
+    assert plan.corrected == (".spec.channel",)
+    assert plan.reported == (".spec.desiredUpdate",)
+    assert "desiredUpdate" not in body_of(plan)["spec"]
+    assert "UpgradeBlocked: desiredUpdate stays pending" in plan.message
+    waiting = plan_apply(doc, live, drift, mode="enforce", upgrade=_check("wait"))
+    assert "UpgradeWaiting" in waiting.message
+    assert "desiredUpdate" not in body_of(waiting)["spec"]
+
+
+def test_an_allowed_version_is_applied_as_version_and_digest_and_then_is_in_sync() -> None:
+    live = live_object(IDLE_4_16)
+    image = "quay.io/openshift-release-dev/ocp-release@sha256:" + "ab" * 32
+    spec = {**live_spec_of(live), "desiredUpdate": {"version": "4.16.28"}}
+    doc = git_document(spec)
+    resolved = {"version": "4.16.28", "image": image}
+    plan = plan_apply(
+        doc,
+        live,
+        diff(desired_spec(doc.body), live),
+        mode="enforce",
+        upgrade=_check("apply", resolved),
+    )
+    sent = body_of(plan)["spec"]["desiredUpdate"]
+    assert sent == {"architecture": "", "force": False, "image": image, "version": "4.16.28"}
+    # Once the cluster holds the pinned target, git's version-only spec is in sync with it,
+    # and a later apply for another field keeps the pin instead of clearing the image.
+    live["spec"]["desiredUpdate"] = sent
+    assert not diff(desired_spec(doc.body), live)
+    spec["channel"] = "fast-4.16"
+    later = git_document(spec)
+    again = plan_apply(later, live, diff(desired_spec(later.body), live), mode="enforce")
+    assert body_of(again)["spec"]["desiredUpdate"]["image"] == image
+
+
+def live_spec_of(live: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in live["spec"].items() if k in ("clusterID", "channel", "upstream")}

@@ -107,7 +107,7 @@ def test_the_admin_endpoint_needs_its_token_and_counts_requests(tmp_path: Path) 
         )
         with urllib.request.urlopen(asked, timeout=5) as response:
             report = json.load(response)
-        assert report == {"requests": [], "writes": 0}
+        assert report == {"requests": [], "writes": 0, "writeLog": []}
         assert stop(process)[0] == 0
 
 

@@ -53,6 +53,16 @@ class GateDecision:
         return next((row for row in self.rows if row.gate == gate), None)
 
 
+@dataclass(frozen=True, slots=True)
+class WindowState:
+    """May a new target start now: True inside a window, False outside one or in a blackout,
+    None when the policy sets no window. `next_change` is when that may flip (aware, UTC)."""
+
+    open: bool | None
+    note: str
+    next_change: datetime | None = None
+
+
 @dataclass(frozen=True)
 class GateSettings:
     """What the gates need from the policy. `accepted_risks` maps a conditional-update risk's
@@ -66,3 +76,41 @@ class GateSettings:
     allow_minor: bool = True
     allow_major: bool = False
     allow_retarget_while_progressing: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RiskVerdict:
+    """One risk of a conditional update git targets, and whether the policy accepts it."""
+
+    name: str
+    message: str
+    url: str
+    accepted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeCheck:
+    """The gates' decision on git's desiredUpdate, and the window state it was taken in."""
+
+    decision: GateDecision
+    window: WindowState
+    target: str = ""  # what git asks for: its version, else its image
+    risks: tuple[RiskVerdict, ...] = ()  # the target's risks when it is a conditional update
+
+    @property
+    def pending(self) -> bool:
+        """Git asks for a target that is held back: blocked, or waiting for a window."""
+        return self.decision.action in ("block", "wait")
+
+    @property
+    def reason(self) -> str:
+        """UpgradeBlocked / UpgradeWaiting, as the condition is named; "" otherwise."""
+        return {"block": "UpgradeBlocked", "wait": "UpgradeWaiting"}.get(self.decision.action, "")
+
+    def summary(self) -> str:
+        """One line: why the target is held back, from the rows that hold it."""
+        held = [r for r in self.decision.rows if r.verdict in (Verdict.BLOCK, Verdict.WAIT)]
+        text = "; ".join(f"{r.gate}: {r.reason} ({r.evidence})" for r in held)
+        if self.decision.suggestion:
+            text += f"; next: {self.decision.suggestion}"
+        return text

@@ -5,9 +5,11 @@ Pure data produced by `pipeline.plan` and read by the reconciler and the reports
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
+
+from agent.model.gates import UpgradeCheck
 
 # Set on the git document, equal to spec.desiredUpdate.version, to roll back on purpose.
 ALLOW_ROLLBACK_ANNOTATION = "cvsync.io/allow-rollback-to"
@@ -33,3 +35,30 @@ class ApplyPlan:
     message: str
     corrected: tuple[str, ...] = ()
     reported: tuple[str, ...] = ()
+
+
+PlanVerdict = Literal["apply", "none", "wait", "block"]
+
+
+@dataclass(frozen=True, slots=True)
+class PullRequestPlan:
+    """What merging a pull request does to one cluster: the spec changes, the gates' verdict
+    on its target, the path there, and where each input came from (for the comment's footer).
+    `changes` are leaf changes `{path, before, after}`, from a server-side dry run when the
+    cluster was reachable, else worked out from the saved live object."""
+
+    cluster: str
+    spec_label: str
+    live_label: str
+    policy_label: str
+    evaluated_at: str
+    verdict: PlanVerdict
+    stalled: str | None
+    message: str
+    changes: list[dict[str, Any]]
+    reported: tuple[str, ...] = ()
+    held: list[dict[str, Any]] = field(default_factory=list)  # {path, before, after, why}
+    upgrade: UpgradeCheck | None = None
+    path: tuple[str, ...] = ()
+    path_source: str = ""
+    findings: tuple[str, ...] = ()

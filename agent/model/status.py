@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from agent.model.drift import DriftItem
+from agent.model.gates import UpgradeCheck
 from agent.model.revision import Revision
 
 
@@ -168,6 +169,7 @@ class AgentState:
     last_cycle_seconds: float | None = None  # a heartbeat too
     conflicts: tuple[FieldConflict, ...] = ()
     drift: tuple[DriftEntry, ...] = ()
+    upgrade: UpgradeCheck | None = None  # git's target, when the gates hold it back
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,6 +61,8 @@ def diff(
             }
         else:
             git_side, live_side = value, live.get(key, ABSENT)
+        if key == DESIRED_UPDATE:
+            git_side = pinned_update(git_side, live_side)
         if covers(git_side, live_side):  # equality first: cheap, and the usual answer
             continue
         if key == DESIRED_UPDATE:
@@ -84,6 +86,19 @@ def covers(git: Any, live: Any) -> bool:
     if isinstance(git, list):
         return len(git) == len(live) and all(map(covers, git, live))
     return bool(git == live)
+
+
+def pinned_update(git_update: Any, live_update: Any) -> Any:
+    """git's desiredUpdate with the live image filled in where git names only the version and
+    the cluster targets that version by digest: the pin cvsync resolved it to, not drift."""
+    if not (isinstance(git_update, Mapping) and isinstance(live_update, Mapping)):
+        return git_update
+    version, image = git_update.get("version"), str(live_update.get("image") or "")
+    if git_update.get("image") or not version or live_update.get("version") != version:
+        return git_update
+    if "@sha256:" not in image:
+        return git_update
+    return {**git_update, "image": image}
 
 
 def render_path(path: OwnerPath) -> str:

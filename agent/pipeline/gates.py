@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
@@ -128,6 +128,7 @@ def evaluate_gates(
     now: datetime,
     window_open: bool | None,
     annotations: Mapping[str, str] = _NO_ANNOTATIONS,
+    window_note: str = "",
 ) -> GateDecision:
     """Gate git's `desired_update` against the `live` ClusterVersion.
 
@@ -161,7 +162,7 @@ def evaluate_gates(
     if want.get("force"):
         rows.append(_force(image, settings, now))
     if window_open is not None:
-        rows.append(_window(window_open))
+        rows.append(_window(window_open, window_note))
 
     resolved: dict[str, Any] = {k: v for k, v in (("version", version), ("image", image)) if v}
     if "architecture" in want:
@@ -215,20 +216,21 @@ def _recommendation(
         why = f"Recommended={rec}" + (f" ({conditional.reason})" if conditional.reason else "")
         if rec == "True":
             return GateRow(gate, Verdict.PASS, "Recommended", f"{label}: {why}")
-        unaccepted, accepted = [], []
+        unaccepted, accepted, accepted_names = [], [], set()
         for risk in conditional.risks:
             expiry = settings.accepted_risks.get(risk.name, now)
             listed = risk.name in settings.accepted_risks
             if listed and (expiry is None or expiry > now):
-                accepted.append(risk.name + (f" (until {expiry.isoformat()})" if expiry else ""))
+                accepted.append(risk.name + (f" (through {_day_text(expiry)})" if expiry else ""))
+                accepted_names.add(risk.name)
                 continue
-            note = f" [acceptance expired {expiry.isoformat()}]" if listed and expiry else ""
+            note = f" [acceptance expired {_day_text(expiry)}]" if listed and expiry else ""
             unaccepted.append(f"{risk.name}: {risk.message} ({risk.url}){note}")
         if not conditional.risks:
             unaccepted.append("the update lists no risk to accept")
         head = f"{label} is a conditional update, {why}"
         if unaccepted:
-            names = [r.name for r in conditional.risks if r.name not in accepted]
+            names = [r.name for r in conditional.risks if r.name not in accepted_names]
             hints.extend(["accept by name in the policy: " + ", ".join(names)] if names else [])
             evidence = f"{head}; not accepted: " + "; ".join(unaccepted)
             return GateRow(gate, Verdict.BLOCK, "RisksNotAccepted", evidence)
@@ -240,9 +242,16 @@ def _recommendation(
     return GateRow(gate, Verdict.BLOCK, "NotRecommended", evidence)
 
 
+def _day_text(moment: datetime) -> str:
+    """An expiry as the policy wrote it: a date counts through its last day (UTC)."""
+    if (moment.hour, moment.minute, moment.second, moment.microsecond) == (0, 0, 0, 0):
+        return (moment - timedelta(days=1)).date().isoformat()
+    return moment.isoformat()
+
+
 def _freshness(cluster: _Cluster, settings: GateSettings) -> list[GateRow]:
     status, detail = cluster.condition("RetrievedUpdates")
-    evidence = f"RetrievedUpdates={status or 'absent'} ({detail})"
+    evidence = f"RetrievedUpdates={status or 'absent'}" + (f" ({detail})" if detail else "")
     stale = Verdict.WARN if settings.allow_not_recommended else Verdict.BLOCK
     rows = [
         GateRow("retrievedUpdates", Verdict.PASS, "RecommendationsCurrent", evidence)
@@ -335,7 +344,9 @@ def _hop(
         rows.append(GateRow("hop", Verdict.BLOCK, reason, f"{hop}: the policy forbids it"))
     status, detail = cluster.condition("Upgradeable")
     if status != "False":
-        rows.append(GateRow("upgradeable", Verdict.PASS, "Upgradeable", f"Upgradeable={status}"))
+        rows.append(
+            GateRow("upgradeable", Verdict.PASS, "Upgradeable", f"Upgradeable={status or 'absent'}")
+        )
     elif kind == "z-stream":
         evidence = f"Upgradeable=False ({detail}) does not block a z-stream update"
         rows.append(GateRow("upgradeable", Verdict.PASS, "ZStreamUnaffected", evidence))
@@ -414,8 +425,15 @@ def _force(image: str, settings: GateSettings, now: datetime) -> GateRow:
     return GateRow("force", Verdict.WARN, "ForceAllowed", evidence)
 
 
-def _window(window_open: bool) -> GateRow:
+def _window(window_open: bool, note: str) -> GateRow:
     if window_open:
-        return GateRow("window", Verdict.PASS, "InsideMaintenanceWindow", "a window is open")
+        return GateRow(
+            "window", Verdict.PASS, "InsideMaintenanceWindow", note or "a window is open"
+        )
     evidence = "a new target starts only inside a maintenance window; one started goes on"
-    return GateRow("window", Verdict.WAIT, "OutsideMaintenanceWindow", evidence)
+    return GateRow(
+        "window",
+        Verdict.WAIT,
+        "OutsideMaintenanceWindow",
+        f"{note}: {evidence}" if note else evidence,
+    )

@@ -12,9 +12,12 @@ from typing import Any, Literal
 from agent.model.clusterversion_api import API_VERSION, KIND, OBJECT_NAME
 from agent.model.documents import ManifestDocument
 from agent.model.drift import Drift, DriftItem, DriftKind
+from agent.model.gates import UpgradeCheck
 from agent.model.plan import ALLOW_ROLLBACK_ANNOTATION, ApplyPlan, PlanReason
-from agent.pipeline.diff import DESIRED_UPDATE, FIELD_MANAGER
-from agent.pipeline.normalize import desired_metadata, desired_spec, live_spec
+from agent.model.policy import DriftActions
+from agent.pipeline.diff import DESIRED_UPDATE, FIELD_MANAGER, pinned_update
+from agent.pipeline.drift_policy import keep_live_values, reported_by_policy, spec_field
+from agent.pipeline.normalize import DESIRED_UPDATE_ZERO, desired_metadata, desired_spec, live_spec
 from agent.pipeline.owners import owned_leaves
 
 Mode = Literal["enforce", "observe"]
@@ -28,8 +31,15 @@ def plan_apply(
     *,
     mode: Mode,
     field_manager: str = FIELD_MANAGER,
+    upgrade: UpgradeCheck | None = None,
+    drift_actions: DriftActions | None = None,
 ) -> ApplyPlan:
-    """Decide what to write for `drift`; see the module docstring for what is never written."""
+    """Decide what to write for `drift`; see the module docstring for what is never written.
+
+    `upgrade` is the gates' decision on git's desiredUpdate: a blocked or waiting target is
+    held (reported) while the rest of the spec is applied; an allowed one is applied as the
+    gates resolved it (version and digest). `drift_actions` is the policy's correct/report
+    choice per field."""
     spec = desired_spec(doc.body)
     if live_obj is None:
         # The installer creates ClusterVersion/version; without it there is no clusterID to
@@ -56,6 +66,13 @@ def plan_apply(
     held: list[DriftItem] = []  # desiredUpdate drift that is reported and left as it is
     notes: list[str] = []
     for item in drift.items:
+        if drift_actions is not None and reported_by_policy(item, drift_actions, field_manager):
+            held.append(item)
+            notes.append(
+                f"{item.path} is reported, not corrected: the policy's drift action for "
+                f'{spec_field(item.path)} is report and "{item.owner}" set the live value'
+            )
+            continue
         if item.path != _DESIRED_UPDATE_PATH:
             continue
         if item.kind is DriftKind.FORWARD:
@@ -72,6 +89,9 @@ def plan_apply(
                 f"{PlanReason.DESIRED_UPDATE_KEPT}: git no longer declares desiredUpdate; the "
                 "cluster's target stays as it is (dropping it never rolls an update back)"
             )
+        if item not in held and upgrade is not None and upgrade.pending:
+            held.append(item)
+            notes.append(f"{upgrade.reason}: desiredUpdate stays pending; {upgrade.summary()}")
 
     if mode == "observe":
         text = f"observe mode, nothing written; drift: {_describe(drift.items)}"
@@ -81,7 +101,20 @@ def plan_apply(
     reported = tuple(item.path for item in held)
     if not corrected:
         return ApplyPlan(None, None, _join("nothing to write", notes), reported=reported)
-    body = _body(doc, spec, live_obj, hold=bool(held), field_manager=field_manager)
+    hold_update = any(item.path == _DESIRED_UPDATE_PATH for item in held)
+    resolved = None
+    if upgrade is not None and upgrade.decision.action == "apply" and not hold_update:
+        resolved = upgrade.decision.resolved
+        if resolved:
+            notes.append(
+                f"the upgrade gates pass: desiredUpdate is applied as {_target_text(resolved)}"
+            )
+    body = _body(
+        doc, spec, live_obj, hold=hold_update, field_manager=field_manager, resolved=resolved
+    )
+    keep_live_values(
+        body["spec"], live_spec(live_obj), tuple(i for i in held if i.path != _DESIRED_UPDATE_PATH)
+    )
     if spec.get("overrides"):
         notes.append(
             "spec.overrides is set: the operator reports Upgradeable=False "
@@ -100,15 +133,21 @@ def _body(
     *,
     hold: bool,
     field_manager: str,
+    resolved: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
     """apiVersion, kind, metadata (name, git's labels and annotations) and exactly the spec
     fields git declares, desiredUpdate whole; never status."""
     body_spec = dict(spec)
+    live_update = live_spec(live_obj).get(DESIRED_UPDATE)
+    if resolved:
+        body_spec[DESIRED_UPDATE] = {**DESIRED_UPDATE_ZERO, **resolved}
+    elif DESIRED_UPDATE in body_spec:
+        # A version git names and cvsync pinned to its digest stays pinned.
+        body_spec[DESIRED_UPDATE] = pinned_update(body_spec[DESIRED_UPDATE], live_update)
     if hold:
         body_spec.pop(DESIRED_UPDATE, None)
         # Server-side apply removes a field its only owner stops sending. When cvsync owns
         # (part of) desiredUpdate, send the live value unchanged instead: nothing moves.
-        live_update = live_spec(live_obj).get(DESIRED_UPDATE)
         if live_update is not None and _owns_desired_update(live_obj, field_manager):
             body_spec[DESIRED_UPDATE] = live_update
     return {
@@ -141,6 +180,12 @@ def _target(spec: Mapping[str, Any]) -> str:
     if not isinstance(update, Mapping):
         return ""
     return str(update.get("version") or update.get("image") or "")
+
+
+def _target_text(update: Mapping[str, Any]) -> str:
+    return " ".join(
+        f"{key} {update[key]}" for key in ("version", "image", "architecture") if update.get(key)
+    )
 
 
 def _annotation_text(spec: Mapping[str, Any]) -> str:

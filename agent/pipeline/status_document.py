@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from agent.model.gates import UpgradeCheck
 from agent.model.status import (
     AgentState,
     ConditionalTarget,
@@ -195,6 +196,23 @@ def _conditional(target: ConditionalTarget) -> dict[str, Any]:
     }
 
 
+def held_upgrade(check: UpgradeCheck) -> dict[str, Any]:
+    """git's target that the gates hold back, and every gate's verdict on it."""
+    change = check.window.next_change
+    return {
+        "target": check.target,
+        "state": {"block": "blocked", "wait": "waiting"}.get(check.decision.action, "none"),
+        "reason": check.reason or None,
+        "gates": [
+            {"gate": r.gate, "verdict": str(r.verdict), "reason": r.reason, "evidence": r.evidence}
+            for r in check.decision.rows
+        ],
+        "next": check.decision.suggestion,
+        "window": check.window.note if check.window.open is not None else None,
+        "windowChangesAt": change.strftime("%Y-%m-%dT%H:%M:%SZ") if change else None,
+    }
+
+
 def plain(value: Any) -> Any:
     """A JSON value made of plain dicts and lists: drift values may come from a YAML parser's
     own mapping types, which the renderers must not meet."""
@@ -243,6 +261,7 @@ def _agent(agent: AgentState, *, heartbeat: bool) -> dict[str, Any]:
             for entry in agent.drift
         ],
     }
+    out["upgrade"] = None if agent.upgrade is None else held_upgrade(agent.upgrade)
     if not heartbeat:
         for key in ("lastAttempted", "lastCycleAt", "lastCycleSeconds"):
             del out[key]

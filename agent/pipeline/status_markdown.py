@@ -18,6 +18,7 @@ from agent.model.status import (
     UpdateState,
     UpdateTarget,
 )
+from agent.pipeline.gates_render import gate_table, outcome_line
 from agent.pipeline.markdown_cells import (
     cell,
     code,
@@ -219,6 +220,11 @@ def _agent(summary: StatusSummary) -> list[str]:
         took = "" if agent.last_cycle_seconds is None else f" ({agent.last_cycle_seconds:.2f} s)"
         rows.append(["Last cycle", cell(agent.last_cycle_at + took)])
     out = table(["", ""], rows)
+    if agent.upgrade is not None:
+        out += ["", f"Upgrade held back: {outcome_line(agent.upgrade)}", ""]
+        out += gate_table(agent.upgrade)
+        if agent.upgrade.decision.suggestion:
+            out += ["", f"Next: {cell(agent.upgrade.decision.suggestion)}"]
     if agent.conflicts:
         out += ["", "Fields another manager owns, so the apply was refused:", ""]
         out += table(

@@ -57,7 +57,8 @@ class Rule:
             return False
         if self.namespaces and request.namespace not in self.namespaces:
             return False
-        # As in RBAC, a rule naming resources never grants list, watch or create by name.
+        # As in RBAC, a rule naming resources grants nothing to a request without a name: a
+        # create, or a list or watch without a `metadata.name` field selector.
         return not self.resource_names or request.name in self.resource_names
 
 

@@ -64,7 +64,13 @@ def admin_application(sandbox: Sandbox) -> web.Application:
             {"verb": verb, "resource": resource, "user": user, "count": count}
             for (verb, resource, user), count in sorted(sandbox.faults.requests.items())
         ]
-        return web.json_response({"requests": rows, "writes": sandbox.faults.writes()})
+        log = [
+            {"at": w.at, "verb": w.verb, "resource": w.resource, "user": w.user}
+            for w in sandbox.faults.write_log
+        ]
+        return web.json_response(
+            {"requests": rows, "writes": sandbox.faults.writes(), "writeLog": log}
+        )
 
     @routes.post("/restart")
     async def restart(_: web.Request) -> web.Response:

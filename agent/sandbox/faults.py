@@ -6,10 +6,23 @@ consulted by the server once per request.
 
 from __future__ import annotations
 
-from collections import Counter
+import time
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 ANY = "*"
+WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
+WRITE_LOG_SIZE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class WriteRequest:
+    """A write request as it arrived (before authorization, dry runs included)."""
+
+    at: float  # time.monotonic() of the sandbox's process
+    verb: str
+    resource: str
+    user: str
 
 
 @dataclass
@@ -33,6 +46,8 @@ class Faults:
     rules: list[FaultRule] = field(default_factory=list)
     gone_next_watches: int = 0
     requests: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    # Time-ordered, so tests can prove who wrote when (two leaders never overlap).
+    write_log: deque[WriteRequest] = field(default_factory=lambda: deque(maxlen=WRITE_LOG_SIZE))
 
     def fail(
         self,
@@ -77,6 +92,8 @@ class Faults:
     # Accounting.
     def count(self, verb: str, resource: str, user: str) -> None:
         self.requests[(verb, resource, user)] += 1
+        if verb in WRITE_VERBS:
+            self.write_log.append(WriteRequest(time.monotonic(), verb, resource, user))
 
     def total(self, verb: str = ANY, resource: str = ANY, user: str = ANY) -> int:
         return sum(
@@ -86,7 +103,4 @@ class Faults:
         )
 
     def writes(self, resource: str = ANY, user: str = ANY) -> int:
-        return sum(
-            self.total(verb, resource, user)
-            for verb in ("create", "update", "patch", "delete", "deletecollection")
-        )
+        return sum(self.total(verb, resource, user) for verb in WRITE_VERBS)

@@ -13,7 +13,7 @@ import json
 import secrets
 import ssl
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -233,7 +233,7 @@ class Sandbox:
         resource = target.resource.plural + (f"/{target.subresource}" if target.subresource else "")
         self.faults.count(verb, resource, identity.user)
         await self._inject_faults(request, verb, resource)
-        self._authorize(identity, verb, target, resource)
+        self._authorize(identity, verb, _authorized_target(request, verb, target), resource)
         if verb not in target.resource.verbs and verb not in ("get", "patch", "update"):
             raise statuses.method_not_allowed(request.method)
         return await self._dispatch(request, verb, target)
@@ -450,3 +450,16 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
         content_type="application/json",
         headers=headers,
     )
+
+
+def _authorized_target(request: web.Request, verb: str, target: Target) -> Target:
+    """The target as RBAC sees it: a list or watch whose field selector asks for exactly one
+    name (`metadata.name=version`) is authorized as a request for that name, as the real
+    API server's request-info resolver does; so resourceNames can restrict it."""
+    if verb not in ("list", "watch") or target.name:
+        return target
+    try:
+        name = field_selector_name(request.query.get("fieldSelector", ""))
+    except ApiError:
+        return target  # an unknown selector is refused later, with its own error
+    return replace(target, name=name) if name else target

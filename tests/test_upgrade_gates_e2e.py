@@ -1,0 +1,300 @@
+"""Upgrade gates end to end on the sandbox: the agent (its runtime, reconciler, git clone and
+status write-back, in this process) against the sandbox API server and its simulated
+operator, with git commits on a real bare remote.
+
+A target with a risk nobody accepted stays pending and is reported (cycle outcome, Event,
+metric, status file) while the rest of the spec still applies; a commit accepting the risk
+by name lets it apply as version + digest, and the simulated update completes. A target
+committed during a blackout waits, and is applied the moment the blackout ends: time is an
+injected clock, moved by the test, never slept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from gitrepo import Remote, git
+
+from agent.adapters.git import GitCloneSource
+from agent.adapters.git_writer import StatusWriter
+from agent.adapters.kube import KubeCluster
+from agent.reconciler import CycleOutcome, Reconciler, Result
+from agent.runtime import Runtime
+from agent.sandbox.access import FULL_ACCESS
+from agent.sandbox.resources import CLUSTER_VERSIONS, EVENTS
+from agent.sandbox.server import Sandbox, SandboxOptions
+from agent.settings import GitSettings, Settings
+from agent.writeback import WriteBack
+
+CLUSTER = "east"
+SPEC_PATH = f"clusters/{CLUSTER}/clusterversion.yaml"
+POLICY_PATH = f"clusters/{CLUSTER}/policy.yaml"
+POLICY_HEAD = "apiVersion: cvsync.io/v1alpha1\nkind: UpgradePolicy\nspec:\n"
+
+
+class SteppedClock:
+    """A clock that stands still until the test moves it; sleepers wake when it passes them."""
+
+    def __init__(self, start: datetime) -> None:
+        self.current = start
+        self._moved = asyncio.Condition()
+
+    def now(self) -> datetime:
+        return self.current
+
+    async def sleep_until(self, when: datetime) -> None:
+        async with self._moved:
+            await self._moved.wait_for(lambda: self.current >= when)
+
+    async def move_to(self, when: datetime) -> None:
+        async with self._moved:
+            self.current = when
+            self._moved.notify_all()
+
+
+def spec(cluster_id: str, channel: str, version: str | None = None) -> str:
+    text = (
+        "apiVersion: config.openshift.io/v1\nkind: ClusterVersion\nmetadata: {name: version}\n"
+        f"spec:\n  clusterID: {cluster_id}\n  channel: {channel}\n"
+    )
+    return text + (f"  desiredUpdate:\n    version: {version}\n" if version else "")
+
+
+@dataclass
+class Agent:
+    sandbox: Sandbox
+    remote: Remote
+    runtime: Runtime
+    writeback: WriteBack
+    cluster_id: str
+    channel: str
+
+    def live(self) -> dict[str, Any]:
+        found = self.sandbox.store.get(self.sandbox.api.key(CLUSTER_VERSIONS, "", "version"))
+        assert found is not None
+        return found
+
+    def events(self, reason: str) -> list[dict[str, Any]]:
+        return [
+            event
+            for event in self.sandbox.store.list(EVENTS.id, "default")
+            if event.get("reason") == reason
+        ]
+
+    def status_file(self) -> str:
+        """The committed status file; "" until the first status commit lands."""
+        git(self.remote.work, "fetch", "-q", "origin", "main")
+        shown = subprocess.run(
+            ["git", "show", f"origin/main:status/{CLUSTER}.yaml"],
+            cwd=self.remote.work,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return shown.stdout if shown.returncode == 0 else ""
+
+    async def commit(self, files: dict[str, str], message: str) -> CycleOutcome:
+        """Commit, then run one cycle that fetches it (as the webhook would), and return it."""
+        sha = self.remote.commit(files, message)
+        self.runtime.trigger("webhook", refresh_source=True)
+        return await self.outcome(lambda o: o.attempted is not None and sha in str(o.attempted))
+
+    async def outcome(self, wanted: Callable[[CycleOutcome], bool]) -> CycleOutcome:
+        """The first cycle from now on that `wanted` accepts (cycles may also run for the
+        live watch or the operator's status updates)."""
+        seen = self.runtime.cycles
+        deadline = asyncio.get_running_loop().time() + 20
+        while True:
+            new = self.runtime.cycles - seen
+            fresh = list(self.runtime.recent_outcomes)[-new:] if new > 0 else []
+            found = next((o for o in fresh if wanted(o)), None)
+            if found is not None:
+                return found
+            assert asyncio.get_running_loop().time() < deadline, "no such cycle"
+            await asyncio.sleep(0.02)
+
+
+@asynccontextmanager
+async def running_agent(
+    tmp_path: Path, scenario: str, clock: Any = None, **knobs: Any
+) -> AsyncIterator[Agent]:
+    async with Sandbox(SandboxOptions(scenario=scenario, time_scale=3000)) as sandbox:
+        assert sandbox.simulator is not None
+        if knobs:
+            sandbox.simulator.knobs = replace(sandbox.simulator.knobs, **knobs)
+        sandbox.access.set_rules("cvsync", FULL_ACCESS)
+        kubeconfig = sandbox.kubeconfig(tmp_path / "kubeconfig", user="cvsync")
+        live = sandbox.store.get(sandbox.api.key(CLUSTER_VERSIONS, "", "version"))
+        assert live is not None
+        cluster_id, channel = live["spec"]["clusterID"], live["spec"]["channel"]
+        remote = Remote(tmp_path / "git")
+        remote.commit({SPEC_PATH: spec(cluster_id, channel)}, CLUSTER)
+        settings = Settings(
+            cluster=CLUSTER,
+            git=GitSettings(repo=remote.url, workdir=tmp_path / "agent", interval=3600),
+            kubeconfig=kubeconfig,
+            http_port=0,
+            resync_interval=3600,
+        )
+        paths = (SPEC_PATH, POLICY_PATH)
+        source = GitCloneSource(remote.url, "main", tmp_path / "agent" / "repo", paths)
+        cluster = await KubeCluster.connect(kubeconfig=kubeconfig)
+        writer = StatusWriter(remote.url, "main", tmp_path / "agent" / "status", None)
+        writeback = WriteBack(CLUSTER, writer, min_interval=0)
+        reconciler = Reconciler(settings, source, cluster, clock=clock)
+        runtime = Runtime(
+            settings,
+            reconciler,
+            cluster,
+            writeback=writeback,
+            events=cluster.events("default"),
+            clock=clock,
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(runtime.run(stop))
+        try:
+            await runtime.wait_for_cycles(1, timeout=20)
+            yield Agent(sandbox, remote, runtime, writeback, cluster_id, channel)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 20)
+            await cluster.close()
+            await source.close()
+            await writer.close()
+
+
+async def until(check: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+def history(agent: Agent) -> list[tuple[str, str]]:
+    return [(e["version"], e["state"]) for e in agent.live()["status"].get("history", [])]
+
+
+async def test_an_unaccepted_risk_holds_the_target_until_a_commit_accepts_it(
+    tmp_path: Path,
+) -> None:
+    # 4.16.3 carries AzureNodeBootDelay, which applies to this Azure cluster: Recommended=False.
+    # The sandbox then behaves as the real operator does (a warning, no force needed).
+    async with running_agent(tmp_path, "conditional-risks", block_not_recommended=False) as agent:
+        held = await agent.commit(
+            {SPEC_PATH: spec(agent.cluster_id, "stable-4.16", "4.16.3")}, "update to 4.16.3"
+        )
+        assert held.upgrade is not None
+        assert held.upgrade.decision.action == "block"
+        # The channel change in the same commit still applied; the target stays pending.
+        assert held.result is Result.APPLIED
+        assert agent.live()["spec"]["channel"] == "stable-4.16"
+        assert "desiredUpdate" not in agent.live()["spec"]
+        blocking = [row.reason for row in held.upgrade.decision.blocking]
+        assert blocking == ["RisksNotAccepted"]
+        assert "AzureNodeBootDelay" in held.upgrade.summary()
+        # Reported everywhere: an Event, the metric, the status file.
+        await until(lambda: bool(agent.events("UpgradeBlocked")))
+        assert "AzureNodeBootDelay" in agent.events("UpgradeBlocked")[0]["message"]
+        metric = agent.runtime.metrics.upgrade_held.labels(state="blocked")._value.get()
+        assert metric == 1
+        await until(lambda: "RisksNotAccepted" in agent.status_file())
+        assert "state: blocked" in agent.status_file()
+
+        # Nothing moves on later cycles either.
+        again = await agent.commit({"README.md": "unrelated\n"}, "docs")
+        assert again.result is Result.STALLED
+        assert again.reason == "UpgradeBlocked"
+        assert "desiredUpdate" not in agent.live()["spec"]
+
+        accepting = POLICY_HEAD + (
+            "  acceptedRisks:\n"
+            "    - {name: AzureNodeBootDelay, reason: nodes boot in time on this pool, "
+            "approvedBy: platform-team, expires: 2099-12-31}\n"
+        )
+        applied = await agent.commit({POLICY_PATH: accepting}, "accept AzureNodeBootDelay")
+        assert applied.result is Result.APPLIED, applied.message
+        update = agent.live()["spec"]["desiredUpdate"]
+        assert update["version"] == "4.16.3"
+        assert "@sha256:" in update["image"]  # resolved from conditionalUpdates
+        await until(lambda: ("4.16.3", "Completed") in history(agent), 60)
+        await until(
+            lambda: "4.16.3" in agent.status_file() and "state: blocked" not in agent.status_file(),
+            30,
+        )
+        assert agent.runtime.metrics.upgrade_held.labels(state="blocked")._value.get() == 0
+        # The pinned digest is not drift: the next cycle is in sync and writes nothing.
+        writes = agent.sandbox.faults.writes(resource="clusterversions", user="cvsync")
+        quiet = await agent.commit({"README.md": "still unrelated\n"}, "docs")
+        assert quiet.result is Result.IN_SYNC, quiet.message
+        assert agent.sandbox.faults.writes(resource="clusterversions", user="cvsync") == writes
+
+
+async def test_a_commit_during_a_blackout_waits_and_applies_the_moment_it_ends(
+    tmp_path: Path,
+) -> None:
+    noon = datetime(2026, 12, 24, 12, 0, tzinfo=UTC)
+    clock = SteppedClock(noon)
+    async with running_agent(tmp_path, "idle-4.15", clock=clock) as agent:
+        target = agent.live()["status"]["availableUpdates"][0]["version"]
+        blackout = POLICY_HEAD + "  blackouts:\n    - {start: 2026-12-24, end: 2026-12-24}\n"
+        waiting = await agent.commit(
+            {
+                POLICY_PATH: blackout,
+                SPEC_PATH: spec(agent.cluster_id, agent.channel, target),
+            },
+            f"update to {target}",
+        )
+        assert waiting.result is Result.WAITING
+        assert waiting.reason == "UpgradeWaiting"
+        assert waiting.upgrade is not None
+        edge = datetime(2026, 12, 25, tzinfo=UTC)
+        assert waiting.upgrade.window.next_change == edge
+        assert "desiredUpdate" not in agent.live()["spec"]
+        await until(lambda: bool(agent.events("UpgradeWaiting")))
+
+        # An hour on, still inside the blackout: a resync changes nothing.
+        await clock.move_to(noon + timedelta(hours=1))
+        agent.runtime.trigger("resync", refresh_source=False)
+        still = await agent.outcome(lambda o: True)
+        assert still.result is Result.WAITING
+        assert "desiredUpdate" not in agent.live()["spec"]
+
+        # The blackout ends: the agent re-evaluates at the edge, with no trigger of ours.
+        await clock.move_to(edge)
+        opened = await agent.outcome(lambda o: o.result is not Result.WAITING)
+        assert opened.result is Result.APPLIED, opened.message
+        assert agent.live()["spec"]["desiredUpdate"]["version"] == target
+        assert clock.now() == edge  # applied in the same (simulated) second the window opened
+
+
+async def test_a_new_target_waits_for_the_maintenance_window_and_an_open_one_applies_it(
+    tmp_path: Path,
+) -> None:
+    friday = datetime(2026, 12, 4, 20, 0, tzinfo=UTC)  # 21:00 in Berlin
+    clock = SteppedClock(friday)
+    async with running_agent(tmp_path, "idle-4.15", clock=clock) as agent:
+        target = agent.live()["status"]["availableUpdates"][0]["version"]
+        window = (
+            POLICY_HEAD + '  maintenanceWindows:\n    - {cron: "0 2 * * SAT", duration: 4h, '
+            "timeZone: Europe/Berlin}\n"
+        )
+        waiting = await agent.commit(
+            {POLICY_PATH: window, SPEC_PATH: spec(agent.cluster_id, agent.channel, target)},
+            f"update to {target}",
+        )
+        assert waiting.result is Result.WAITING
+        assert waiting.upgrade is not None
+        opens = datetime(2026, 12, 5, 1, 0, tzinfo=UTC)  # Saturday 02:00 CET
+        assert waiting.upgrade.window.next_change == opens
+        assert "the next opens 2026-12-05 02:00 CET" in waiting.message
+        await clock.move_to(opens)
+        opened = await agent.outcome(lambda o: o.result is not Result.WAITING)
+        assert opened.result is Result.APPLIED, opened.message
+        assert agent.live()["spec"]["desiredUpdate"]["version"] == target
