@@ -162,10 +162,8 @@ class Runtime:
 
     async def wait_for_cycles(self, count: int, timeout: float) -> CycleOutcome | None:
         """For tests and `demo`: wait until `count` cycles have completed in total."""
-        async with self._cycles_done:
-            await asyncio.wait_for(
-                self._cycles_done.wait_for(lambda: self.cycles >= count), timeout
-            )
+        async with self._cycles_done, asyncio.timeout(timeout):
+            await self._cycles_done.wait_for(lambda: self.cycles >= count)
         return self.last_outcome
 
     async def _once_elected(self, body: Callable[[], Awaitable[None]]) -> None:

@@ -105,7 +105,10 @@ class WriteBack:
         """Publish offered views one at a time; flush coalesced ones when they come due."""
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.min_interval / 3)
+                # asyncio.timeout is cancellable, unlike wait_for; the floor keeps an interval
+                # of 0 from spinning.
+                async with asyncio.timeout(max(self.min_interval / 3, 0.05)):
+                    await self._wake.wait()
             self._wake.clear()
             if self._latest is not None:
                 latest, self._latest = self._latest, None

@@ -101,7 +101,8 @@ class LeaderElector:
                     self._lose(f"no successful renew for {timings.renew_deadline:g} s")
                     return
                 try:
-                    renewed = await asyncio.wait_for(self._try(leading=True), remaining)
+                    async with asyncio.timeout(remaining):  # cancellable, unlike wait_for
+                        renewed = await self._try(leading=True)
                 except TimeoutError:
                     renewed = False
                 if self.lost_reason is not None:
@@ -174,10 +175,8 @@ class LeaderElector:
             return False
         self._released = True
         try:
-            await asyncio.wait_for(
-                self.leases.update(current, released(current.record, micro_time())),
-                RELEASE_TIMEOUT,
-            )
+            async with asyncio.timeout(RELEASE_TIMEOUT):
+                await self.leases.update(current, released(current.record, micro_time()))
         except (KubeError, TimeoutError) as exc:
             message = exc.message if isinstance(exc, KubeError) else "timed out"
             _LOG.warning("lease %s not released: %s", self.lease, message)

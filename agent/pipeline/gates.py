@@ -347,6 +347,12 @@ def _hop(
         rows.append(
             GateRow("upgradeable", Verdict.PASS, "Upgradeable", f"Upgradeable={status or 'absent'}")
         )
+    elif kind == "z-stream" and list(mappings(cluster.spec.get("overrides"))):
+        evidence = (
+            f"Upgradeable=False ({detail}) with spec.overrides set: the operator refuses even "
+            f"the z-stream update {hop} (ClusterVersionOverridesSet) until the overrides go"
+        )
+        rows.append(GateRow("upgradeable", Verdict.BLOCK, "NotUpgradeable", evidence))
     elif kind == "z-stream":
         evidence = f"Upgradeable=False ({detail}) does not block a z-stream update"
         rows.append(GateRow("upgradeable", Verdict.PASS, "ZStreamUnaffected", evidence))

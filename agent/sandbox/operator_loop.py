@@ -36,8 +36,11 @@ async def run_operator(store: Store, api: Api, simulator: OperatorSimulator) -> 
             timeout = None
             if wake is not None:
                 timeout = max((wake - datetime.now(UTC)).total_seconds(), 0.0)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # arrives as the queue yields an event, and the sandbox would never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(watcher.queue.get(), timeout)
+                async with asyncio.timeout(timeout):
+                    await watcher.queue.get()
     finally:
         store.stop_watching(watcher)
 

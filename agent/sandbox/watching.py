@@ -68,7 +68,8 @@ async def stream_watch(
         while (remaining := deadline - loop.time()) > 0:
             wait = min(remaining, sandbox.options.bookmark_interval) if bookmarks else remaining
             try:
-                event = await asyncio.wait_for(watcher.queue.get(), wait)
+                async with asyncio.timeout(wait):  # not wait_for: it can lose a cancellation
+                    event = await watcher.queue.get()
             except TimeoutError:
                 if bookmarks and deadline - loop.time() > 0:
                     bookmark = {
