@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 from gitrepo import GitSyncLayout
-from test_run_end_to_end import Agent, free_port
+from test_run_end_to_end import CLUSTER, Agent, cvsync_run
 
 from agent.adapters.elector import LeaderElector, LeaderOnlyCluster, NotLeaderError
 from agent.adapters.kube import KubeCluster
@@ -30,7 +29,6 @@ from agent.sandbox.resources import CLUSTER_VERSIONS, LEASES
 from agent.sandbox.routing import Target
 from agent.sandbox.server import Sandbox, SandboxOptions
 
-CLUSTER = "east"
 SPEC_PATH = f"clusters/{CLUSTER}/clusterversion.yaml"
 NAMESPACE, LEASE = "default", "cvsync"
 WAIT = 20.0  # the most any expected event may take on a loaded machine
@@ -108,25 +106,14 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         yield world
 
 
-@asynccontextmanager
-async def replica(world: World, name: str, timings: Timings = FAST) -> AsyncIterator[Agent]:
+def replica(world: World, name: str, timings: Timings = FAST) -> AbstractAsyncContextManager[Agent]:
     """`cvsync run --leader-elect` as sandbox user replica-<name>, identity <name>."""
-    port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "agent", "run",
-        "--cluster", CLUSTER, "--local-path", str(world.layout.link),
+    return cvsync_run(
+        "--local-path", str(world.layout.link),
         "--kubeconfig", str(world.kubeconfig(f"replica-{name}")),
         "--workdir", str(world.tmp / f"work-{name}"), "--identity", name,
-        "--interval", "3600", "--resync-interval", "3600",
-        "--http-address", f"127.0.0.1:{port}", "--log-format", "json",
         *election_flags(timings),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    agent = Agent(process, port)
-    try:
-        yield agent
-    finally:
-        await agent.stop()
 
 
 async def get(url: str) -> tuple[int, str]:

@@ -7,9 +7,8 @@ for, which is what lets the chart restrict list and watch to resourceNames [vers
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import pytest
 from gitrepo import GitSyncLayout
 from helm_support import NAMESPACE, engine, render
 from sandbox_support import kubectl, needs_kubectl, sandbox_thread
-from test_run_end_to_end import Agent, free_port
+from test_run_end_to_end import CLUSTER, Agent, cvsync_run
 
 from agent.sandbox.access import Rule
 from agent.sandbox.handlers import MERGE_PATCH, WriteOptions
@@ -26,7 +25,6 @@ from agent.sandbox.resources import CLUSTER_VERSIONS, EVENTS, LEASES
 from agent.sandbox.routing import Target
 from agent.sandbox.server import Sandbox, SandboxOptions
 
-CLUSTER = "east"
 SPEC_PATH = f"clusters/{CLUSTER}/clusterversion.yaml"
 ACCOUNT = f"system:serviceaccount:{NAMESPACE}:cvsync"
 VALUES = {"cluster": CLUSTER, "source": {"repo": "https://git.example.com/fleet.git"}}
@@ -62,27 +60,16 @@ def spec_text(cluster_id: str, channel: str) -> str:
     )
 
 
-@asynccontextmanager
-async def cvsync_as_service_account(
+def cvsync_as_service_account(
     sandbox: Sandbox, tmp_path: Path, layout: GitSyncLayout
-) -> AsyncIterator[Agent]:
+) -> AbstractAsyncContextManager[Agent]:
     kubeconfig = sandbox.kubeconfig(tmp_path / "kubeconfig", user=ACCOUNT)
-    port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "agent", "run",
-        "--cluster", CLUSTER, "--local-path", str(layout.link),
-        "--kubeconfig", str(kubeconfig), "--namespace", NAMESPACE,
-        "--workdir", str(tmp_path / "work"), "--identity", "cvsync-0",
+    return cvsync_run(
+        "--local-path", str(layout.link), "--kubeconfig", str(kubeconfig),
+        "--namespace", NAMESPACE, "--workdir", str(tmp_path / "work"), "--identity", "cvsync-0",
         "--leader-elect", "--lease-duration", "3", "--renew-deadline", "2",
-        "--retry-period", "0.5", "--interval", "3600", "--resync-interval", "3600",
-        "--http-address", f"127.0.0.1:{port}", "--log-format", "json",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        "--retry-period", "0.5",
     )  # fmt: skip
-    agent = Agent(process, port)
-    try:
-        yield agent
-    finally:
-        await agent.stop()
 
 
 def live(sandbox: Sandbox) -> dict[str, Any]:

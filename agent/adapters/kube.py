@@ -50,6 +50,29 @@ class _Reply:
     headers: Mapping[str, str]
 
 
+async def load_configuration(
+    *, kubeconfig: Path | None, context: str | None, in_cluster: bool
+) -> client.Configuration:
+    """Load credentials into a private Configuration (never the library's global one)."""
+    configuration = client.Configuration()
+    try:
+        if in_cluster:
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        else:
+            # The library reads KUBECONFIG when it is imported; read it now instead.
+            path = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG", "")
+            await config.load_kube_config(
+                config_file=path or "~/.kube/config",
+                context=context,
+                client_configuration=configuration,
+                # Never rewrite the user's kubeconfig (the library saves refreshed tokens).
+                persist_config=False,
+            )
+    except (ConfigException, OSError, ValueError) as exc:
+        raise KubeError(f"cannot load Kubernetes credentials: {exc}", retryable=False) from exc
+    return configuration
+
+
 class KubeCluster:
     """ClusterVersion/version on one API server, as plain dicts; close() when done."""
 
@@ -79,23 +102,9 @@ class KubeCluster:
         watch_timeout_seconds: int = WATCH_TIMEOUT_SECONDS,
         backoff_cap: float = 30.0,
     ) -> KubeCluster:
-        """Load credentials into a private Configuration (never the library's global one)."""
-        configuration = client.Configuration()
-        try:
-            if in_cluster:
-                config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-            else:
-                # The library reads KUBECONFIG when it is imported; read it now instead.
-                path = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG", "")
-                await config.load_kube_config(
-                    config_file=path or "~/.kube/config",
-                    context=context,
-                    client_configuration=configuration,
-                    # Never rewrite the user's kubeconfig (the library saves refreshed tokens).
-                    persist_config=False,
-                )
-        except (ConfigException, OSError, ValueError) as exc:
-            raise KubeError(f"cannot load Kubernetes credentials: {exc}", retryable=False) from exc
+        configuration = await load_configuration(
+            kubeconfig=kubeconfig, context=context, in_cluster=in_cluster
+        )
         return cls(
             client.ApiClient(configuration),
             field_manager=field_manager,

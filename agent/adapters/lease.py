@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from kubernetes_asyncio import client, config
-from kubernetes_asyncio.config.config_exception import ConfigException
+from kubernetes_asyncio import client
 
+from agent.adapters.kube import load_configuration
 from agent.errors import KubeError
 from agent.pipeline.leadership import LeaseRecord
 from agent.ports import JsonObject
@@ -62,20 +61,9 @@ class LeaseStore:
         context: str | None = None,
         in_cluster: bool = False,
     ) -> LeaseStore:
-        configuration = client.Configuration()
-        try:
-            if in_cluster:
-                config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-            else:
-                path = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG", "")
-                await config.load_kube_config(
-                    config_file=path or "~/.kube/config",
-                    context=context,
-                    client_configuration=configuration,
-                    persist_config=False,
-                )
-        except (ConfigException, OSError, ValueError) as exc:
-            raise KubeError(f"cannot load Kubernetes credentials: {exc}", retryable=False) from exc
+        configuration = await load_configuration(
+            kubeconfig=kubeconfig, context=context, in_cluster=in_cluster
+        )
         return cls(client.ApiClient(configuration), namespace, name)
 
     async def close(self) -> None:
