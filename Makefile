@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: check install bench-validate bench-sandbox bench-reconcile bench-summary bench-writeback
+.PHONY: check install bench-validate bench-sandbox bench-reconcile bench-summary bench-writeback bench-gates
 
 $(VENV)/.dev-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,3 +31,6 @@ bench-summary: install
 
 bench-writeback: install
 	$(BIN)/python bench/writeback.py
+
+bench-gates: install
+	$(BIN)/python bench/gates.py
