@@ -34,7 +34,9 @@ def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
     return next(c for c in obj["status"]["conditions"] if c["type"] == type_)
 
 
-async def operator_moves_to(sandbox: Sandbox, version: str) -> bool:
+async def operator_moves_to(
+    sandbox: Sandbox, version: str, update: dict[str, Any] | None = None
+) -> bool:
     """Apply a bare target as another client would (forced past cvsync), let the simulator
     act, and say whether it started the update: the preconditions it plays accepted it."""
     sandbox.api.patch(
@@ -44,7 +46,7 @@ async def operator_moves_to(sandbox: Sandbox, version: str) -> bool:
             "apiVersion": "config.openshift.io/v1",
             "kind": "ClusterVersion",
             "metadata": {"name": "version"},
-            "spec": {"desiredUpdate": {"version": version}},
+            "spec": {"desiredUpdate": update or {"version": version}},
         },
         WriteOptions(manager="someone", force=True),
     )
@@ -138,3 +140,50 @@ async def test_a_failing_update_blocks_a_retarget_and_a_giant_hop_is_refused() -
         assert giant.suggestion is not None
         assert "one minor version at a time: 4.15.12 → 4.16" in giant.suggestion
         assert not await operator_moves_to(sandbox, "4.17.4")
+
+
+async def test_a_rollback_asked_for_twice_leaves_a_failing_update_and_the_simulator_follows() -> (
+    None
+):
+    async with Sandbox(SandboxOptions(scenario="failing-update", time_scale=3000)) as sandbox:
+        failing = live(sandbox)
+        plain = evaluate_gates(
+            {"version": "4.15.12"}, failing, GateSettings(), now=NOW, window_open=None
+        )
+        assert rows(plain)["rollback"] == (Verdict.BLOCK, "RollbackRefused")
+        asked = evaluate_gates(
+            {"version": "4.15.12"},
+            failing,
+            GateSettings(),
+            now=NOW,
+            window_open=None,
+            annotations={"cvsync.io/allow-rollback-to": "4.15.12"},
+        )
+        assert asked.action == "apply", asked.rows
+        verdicts = rows(asked)
+        assert verdicts["rollback"] == (Verdict.WARN, "RollbackAllowed")
+        assert verdicts["failing"] == (Verdict.WARN, "RollbackFromFailing")
+        assert verdicts["recommended"] == (Verdict.WARN, "RollbackNotOffered")
+        assert asked.resolved is not None
+        history_image = next(
+            e["image"] for e in failing["status"]["history"] if e["version"] == "4.15.12"
+        )
+        assert asked.resolved["image"] == history_image  # pinned to what it ran before
+        assert await operator_moves_to(sandbox, "4.15.12", dict(asked.resolved))
+
+
+async def test_force_is_break_glass_the_policy_must_allow_on_a_digest() -> None:
+    async with Sandbox(SandboxOptions(scenario="no-channel", time_scale=3000)) as sandbox:
+        cluster = live(sandbox)
+        image = next(e["image"] for e in cluster["status"]["history"] if e["state"] == "Completed")
+        later = datetime(2027, 1, 1, tzinfo=UTC)
+        digest = image.split("@")[0] + "@sha256:" + "e" * 64
+        wanted = {"version": "4.15.15", "image": digest, "force": True}
+        refused = evaluate_gates(wanted, cluster, GateSettings(), now=NOW, window_open=None)
+        assert rows(refused)["force"] == (Verdict.BLOCK, "ForceNotAllowed")
+        allowed = GateSettings(allow_not_recommended=True, allow_force_until=later)
+        tag = {**wanted, "image": image.split("@")[0] + ":4.15.15-x86_64"}
+        untagged = evaluate_gates(tag, cluster, allowed, now=NOW, window_open=None)
+        assert rows(untagged)["force"] == (Verdict.BLOCK, "ForceNeedsDigest")
+        expired = evaluate_gates(wanted, cluster, allowed, now=later, window_open=None)
+        assert rows(expired)["force"] == (Verdict.BLOCK, "ForceAllowanceExpired")

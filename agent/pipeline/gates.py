@@ -50,6 +50,7 @@ class _Cluster:
     available: tuple[UpdateTarget, ...]
     conditional: tuple[ConditionalTarget, ...]
     completed: tuple[str, ...]  # versions of Completed history entries, newest first
+    images: Mapping[str, str]  # the image each Completed version ran, from history
     current: str  # the latest Completed version (status.desired's while installing)
     updating: bool
     generation: int | None
@@ -90,6 +91,11 @@ def _read(live: Mapping[str, Any]) -> _Cluster:
         available=available,
         conditional=conditional_updates(status.get("conditionalUpdates"), available),
         completed=completed,
+        images={
+            text(e.get("version")): text(e.get("image"))
+            for e in reversed(history)
+            if e.get("state") == "Completed" and is_digest(text(e.get("image")))
+        },
         current=completed[0] if completed else text(mapping(status.get("desired")).get("version")),
         updating=progressing or bool(history and history[0].get("state") == "Partial"),
         generation=integer(mapping(live.get("metadata")).get("generation")),
@@ -148,13 +154,20 @@ def evaluate_gates(
 
     rows: list[GateRow] = []
     hints: list[str] = []
-    rows.append(_recommendation(target, cluster, settings, now, hints))
-    rows.extend(_freshness(cluster, settings))
-    rows.append(_failing(cluster))
-    rows.append(_progressing(target, cluster, settings))
     back = forward_reason({**want, "version": version}, live)
-    if back:
-        rows.append(_rollback(target, back, cluster, annotations, hints))
+    rollback = _rollback(target, back, cluster, annotations, hints) if back else None
+    if rollback is not None and rollback.verdict is Verdict.WARN:
+        # The rollback asked for twice is the way out of a bad update: no update service
+        # offers it, and a failing or unfinished update is what it is for.
+        target, image = _rolled_back(target, cluster)
+        rows += _rollback_rows(target, cluster)
+    else:
+        rows.append(_recommendation(target, cluster, settings, now, hints))
+        rows.extend(_freshness(cluster, settings))
+        rows.append(_failing(cluster))
+        rows.append(_progressing(target, cluster, settings))
+    if rollback is not None:
+        rows.append(rollback)
     else:
         rows.extend(_hop(version, cluster, settings, hints))
     rows.extend(_overrides(cluster))
@@ -249,6 +262,26 @@ def _day_text(moment: datetime) -> str:
     return moment.isoformat()
 
 
+def _rolled_back(target: _Target, cluster: _Cluster) -> tuple[_Target, str]:
+    """The rollback target, pinned to the image that version ran with, from history."""
+    image = target.image or cluster.images.get(target.version, "")
+    return _Target(target.want, target.version, image, target.release, target.conditional), image
+
+
+def _rollback_rows(target: _Target, cluster: _Cluster) -> list[GateRow]:
+    offered = f"{target.label} ran on this cluster before; update services never offer a way back"
+    rows = [GateRow("recommended", Verdict.WARN, "RollbackNotOffered", offered)]
+    status, detail = cluster.condition("Failing")
+    if status == "True":
+        evidence = f"Failing=True ({detail}): rolling back is the way out"
+        rows.append(GateRow("failing", Verdict.WARN, "RollbackFromFailing", evidence))
+    if cluster.updating:
+        towards = text(cluster.desired.get("version")) or text(cluster.desired.get("image"))
+        evidence = f"the update to {towards} is left for {target.label}"
+        rows.append(GateRow("progressing", Verdict.WARN, "RollbackWhileUpdating", evidence))
+    return rows
+
+
 def _freshness(cluster: _Cluster, settings: GateSettings) -> list[GateRow]:
     status, detail = cluster.condition("RetrievedUpdates")
     evidence = f"RetrievedUpdates={status or 'absent'}" + (f" ({detail})" if detail else "")
@@ -302,8 +335,15 @@ def _rollback(
     """Back to an older release only when it is the previous z-stream the cluster ran and the
     document carries cvsync.io/allow-rollback-to equal to its target: asked for twice."""
     target, version = target_.label, target_.version
-    previous = next((v for v in cluster.completed if is_older(v, cluster.current)), "")
-    z_stream = bool(previous) and _minor(previous) == _minor(cluster.current)
+    # Back from an update under way is to the release it started from; back from a
+    # completed one, to the Completed release before it.
+    updating_to = text(cluster.desired.get("version")) if cluster.updating else ""
+    if updating_to and is_older(cluster.current, updating_to):
+        previous, newer = cluster.current, updating_to
+    else:
+        previous = next((v for v in cluster.completed if is_older(v, cluster.current)), "")
+        newer = cluster.current
+    z_stream = bool(previous) and _minor(previous) == _minor(newer)
     annotated = annotations.get(ALLOW_ROLLBACK_ANNOTATION) == target
     if annotated and z_stream and version == previous:
         why = f"{ALLOW_ROLLBACK_ANNOTATION}: {target!r} asks for it; {previous} ran before"
@@ -412,6 +452,8 @@ def _digest(target: _Target, settings: GateSettings) -> GateRow:
         from_conditional = target.conditional and release is target.conditional.release
         where = "conditionalUpdates" if from_conditional else "availableUpdates"
         return GateRow(gate, Verdict.PASS, "ResolvedToDigest", f"{version} → {image} ({where})")
+    if is_digest(image):
+        return GateRow(gate, Verdict.PASS, "ResolvedToDigest", f"{version} → {image} (history)")
     evidence = f"{version} has no digest in availableUpdates or conditionalUpdates to pin to"
     return GateRow(gate, refused, "DigestNotResolved", evidence)
 
