@@ -11,119 +11,28 @@ a maintenance window; an update the operator has already started is never interr
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
 from agent.model.gates import GateDecision, GateRow, GateSettings, Verdict
 from agent.model.plan import ALLOW_ROLLBACK_ANNOTATION
-from agent.model.status import ConditionalTarget, UpdateTarget
 from agent.pipeline.diff import covers, forward_reason, is_older, version_key
-from agent.pipeline.status_read import (
-    available_updates,
-    conditional_updates,
-    integer,
-    mapping,
-    mappings,
-    text,
+from agent.pipeline.gate_inputs import (
+    ClusterView,
+    TargetView,
+    clean_update,
+    find_target,
+    is_digest,
+    minor_of,
+    read_cluster,
+    same_target,
 )
+from agent.pipeline.status_read import mapping, mappings, text
 
 __all__ = ["GateSettings", "evaluate_gates", "is_digest"]
 
 _NO_ANNOTATIONS: Mapping[str, str] = MappingProxyType({})
-_FIELDS = ("version", "image", "architecture")
-
-
-def is_digest(image: str) -> bool:
-    """The image is pinned by digest (`…@sha256:<hex>`), not by a movable tag."""
-    return "@sha256:" in image
-
-
-@dataclass(frozen=True, slots=True)
-class _Cluster:
-    """What the gates read from the live object."""
-
-    spec: Mapping[str, Any]
-    status: Mapping[str, Any]
-    conditions: Mapping[str, Mapping[str, Any]]
-    available: tuple[UpdateTarget, ...]
-    conditional: tuple[ConditionalTarget, ...]
-    completed: tuple[str, ...]  # versions of Completed history entries, newest first
-    images: Mapping[str, str]  # the image each Completed version ran, from history
-    current: str  # the latest Completed version (status.desired's while installing)
-    updating: bool
-    generation: int | None
-    observed: int | None
-
-    @property
-    def desired(self) -> Mapping[str, Any]:
-        return mapping(self.status.get("desired"))
-
-    @property
-    def stale(self) -> bool:
-        return self.observed is not None and (self.generation or 0) > self.observed
-
-    def condition(self, type_: str) -> tuple[str, str]:
-        """(status, "reason: message") of a condition; ("", "absent") when there is none."""
-        cond = self.conditions.get(type_)
-        if cond is None:
-            return "", "absent"
-        reason, message = text(cond.get("reason")), text(cond.get("message")).strip()
-        return text(cond.get("status")), ": ".join(part for part in (reason, message) if part)
-
-
-def _read(live: Mapping[str, Any]) -> _Cluster:
-    status = mapping(live.get("status"))
-    history = list(mappings(status.get("history")))
-    completed = tuple(
-        text(e.get("version"))
-        for e in history
-        if e.get("state") == "Completed" and e.get("version")
-    )
-    conditions = {text(c.get("type")): c for c in mappings(status.get("conditions"))}
-    progressing = text(conditions.get("Progressing", {}).get("status")) == "True"
-    available = available_updates(status.get("availableUpdates"))
-    return _Cluster(
-        spec=mapping(live.get("spec")),
-        status=status,
-        conditions=conditions,
-        available=available,
-        conditional=conditional_updates(status.get("conditionalUpdates"), available),
-        completed=completed,
-        images={
-            text(e.get("version")): text(e.get("image"))
-            for e in reversed(history)
-            if e.get("state") == "Completed" and is_digest(text(e.get("image")))
-        },
-        current=completed[0] if completed else text(mapping(status.get("desired")).get("version")),
-        updating=progressing or bool(history and history[0].get("state") == "Partial"),
-        generation=integer(mapping(live.get("metadata")).get("generation")),
-        observed=integer(status.get("observedGeneration")),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class _Target:
-    """What git asks for, and the release the cluster lists for it."""
-
-    want: Mapping[str, Any]
-    version: str  # the release's version when found (the operator ignores git's for an image)
-    image: str  # git's, else the listed digest (none for an architecture change)
-    release: UpdateTarget | None
-    conditional: ConditionalTarget | None
-
-    @property
-    def label(self) -> str:
-        return self.version or text(self.want.get("image"))
-
-
-def _clean(update: Mapping[str, Any]) -> dict[str, Any]:
-    """desiredUpdate with "" / null fields and `force: false` dropped: they ask for nothing."""
-    out: dict[str, Any] = {k: update[k] for k in _FIELDS if update.get(k)}
-    if update.get("force") is True:
-        out["force"] = True
-    return out
 
 
 def evaluate_gates(
@@ -141,15 +50,15 @@ def evaluate_gates(
     `window_open` is True inside a maintenance window, False outside one, None when no
     windows are configured. The action is "none" when git asks for nothing new, "block" when
     any gate blocks, "wait" when only the window holds it back, "apply" otherwise."""
-    want = _clean(desired_update) if isinstance(desired_update, Mapping) else {}
+    want = clean_update(desired_update) if isinstance(desired_update, Mapping) else {}
     if not (want.get("version") or want.get("image")):
         return _none("NoTarget", "git declares no desiredUpdate target: the cluster's stays")
-    cluster = _read(live)
-    if covers(want, _clean(mapping(cluster.spec.get("desiredUpdate")))):
+    cluster = read_cluster(live)
+    if covers(want, clean_update(mapping(cluster.spec.get("desiredUpdate")))):
         return _none("AlreadyRequested", "the live spec.desiredUpdate already asks for it")
-    target = _find(want, cluster)
+    target = find_target(want, cluster)
     version, image = target.version, target.image
-    if "architecture" not in want and _same(want, version, cluster.desired):
+    if "architecture" not in want and same_target(want, version, cluster.desired):
         return _none("AlreadyTarget", f"the cluster already reconciles towards {target.label}")
 
     rows: list[GateRow] = []
@@ -195,31 +104,12 @@ def _none(reason: str, evidence: str) -> GateDecision:
     return GateDecision("none", (GateRow("change", Verdict.PASS, reason, evidence),))
 
 
-def _same(want: Mapping[str, Any], version: str, desired: Mapping[str, Any]) -> bool:
-    image, there = text(want.get("image")), text(desired.get("image"))
-    if image and there:
-        return image == there
-    return bool(version) and version == text(desired.get("version"))
-
-
-def _find(want: Mapping[str, Any], cluster: _Cluster) -> _Target:
-    """The release git names, from availableUpdates first, then conditionalUpdates: by image
-    when git gives one (the operator ignores the version then), else by version."""
-    image, version = text(want.get("image")), text(want.get("version"))
-
-    def matches(release: UpdateTarget) -> bool:
-        return release.image == image if image else release.version == version
-
-    found = next((r for r in cluster.available if matches(r)), None)
-    conditional = next((c for c in cluster.conditional if matches(c.release)), None)
-    if found is None and conditional is not None:
-        found = conditional.release
-    listed = found.image if found and "architecture" not in want else ""
-    return _Target(want, found.version if found else version, image or listed, found, conditional)
-
-
 def _recommendation(
-    target: _Target, cluster: _Cluster, settings: GateSettings, now: datetime, hints: list[str]
+    target: TargetView,
+    cluster: ClusterView,
+    settings: GateSettings,
+    now: datetime,
+    hints: list[str],
 ) -> GateRow:
     gate, label, conditional = "recommended", target.label, target.conditional
     if target.release is not None and target.release in cluster.available:
@@ -262,13 +152,13 @@ def _day_text(moment: datetime) -> str:
     return moment.isoformat()
 
 
-def _rolled_back(target: _Target, cluster: _Cluster) -> tuple[_Target, str]:
+def _rolled_back(target: TargetView, cluster: ClusterView) -> tuple[TargetView, str]:
     """The rollback target, pinned to the image that version ran with, from history."""
     image = target.image or cluster.images.get(target.version, "")
-    return _Target(target.want, target.version, image, target.release, target.conditional), image
+    return TargetView(target.want, target.version, image, target.release, target.conditional), image
 
 
-def _rollback_rows(target: _Target, cluster: _Cluster) -> list[GateRow]:
+def _rollback_rows(target: TargetView, cluster: ClusterView) -> list[GateRow]:
     offered = f"{target.label} ran on this cluster before; update services never offer a way back"
     rows = [GateRow("recommended", Verdict.WARN, "RollbackNotOffered", offered)]
     status, detail = cluster.condition("Failing")
@@ -282,7 +172,7 @@ def _rollback_rows(target: _Target, cluster: _Cluster) -> list[GateRow]:
     return rows
 
 
-def _freshness(cluster: _Cluster, settings: GateSettings) -> list[GateRow]:
+def _freshness(cluster: ClusterView, settings: GateSettings) -> list[GateRow]:
     status, detail = cluster.condition("RetrievedUpdates")
     evidence = f"RetrievedUpdates={status or 'absent'}" + (f" ({detail})" if detail else "")
     stale = Verdict.WARN if settings.allow_not_recommended else Verdict.BLOCK
@@ -301,14 +191,14 @@ def _freshness(cluster: _Cluster, settings: GateSettings) -> list[GateRow]:
     return rows
 
 
-def _failing(cluster: _Cluster) -> GateRow:
+def _failing(cluster: ClusterView) -> GateRow:
     status, detail = cluster.condition("Failing")
     if status == "True":
         return GateRow("failing", Verdict.BLOCK, "ClusterFailing", f"Failing=True ({detail})")
     return GateRow("failing", Verdict.PASS, "NotFailing", f"Failing={status or 'absent'}")
 
 
-def _progressing(target: _Target, cluster: _Cluster, settings: GateSettings) -> GateRow:
+def _progressing(target: TargetView, cluster: ClusterView, settings: GateSettings) -> GateRow:
     gate = "progressing"
     if not cluster.updating:
         return GateRow(gate, Verdict.PASS, "NotUpdating", "no update is in progress")
@@ -320,15 +210,10 @@ def _progressing(target: _Target, cluster: _Cluster, settings: GateSettings) -> 
     return GateRow(gate, Verdict.BLOCK, "UpdateInProgress", evidence)
 
 
-def _minor(version: str) -> tuple[int, int] | None:
-    key = version_key(version)
-    return (key[0], key[1]) if key else None
-
-
 def _rollback(
-    target_: _Target,
+    target_: TargetView,
     back: str,
-    cluster: _Cluster,
+    cluster: ClusterView,
     annotations: Mapping[str, str],
     hints: list[str],
 ) -> GateRow:
@@ -343,7 +228,7 @@ def _rollback(
     else:
         previous = next((v for v in cluster.completed if is_older(v, cluster.current)), "")
         newer = cluster.current
-    z_stream = bool(previous) and _minor(previous) == _minor(newer)
+    z_stream = bool(previous) and minor_of(previous) == minor_of(newer)
     annotated = annotations.get(ALLOW_ROLLBACK_ANNOTATION) == target
     if annotated and z_stream and version == previous:
         why = f"{ALLOW_ROLLBACK_ANNOTATION}: {target!r} asks for it; {previous} ran before"
@@ -361,10 +246,10 @@ def _rollback(
 
 
 def _hop(
-    version: str, cluster: _Cluster, settings: GateSettings, hints: list[str]
+    version: str, cluster: ClusterView, settings: GateSettings, hints: list[str]
 ) -> list[GateRow]:
     """The hop's size: GiantHop (the operator's precondition), the policy, Upgradeable."""
-    here, there = _minor(cluster.current), _minor(version)
+    here, there = minor_of(cluster.current), minor_of(version)
     if here is None or there is None:
         evidence = f"cannot compare {version or 'an unknown version'} with {cluster.current!r}"
         return [GateRow("hop", Verdict.WARN, "VersionUnknown", evidence)]
@@ -402,7 +287,7 @@ def _hop(
     return rows
 
 
-def _one_hop_path(here: tuple[int, int], there: tuple[int, int], cluster: _Cluster) -> list[str]:
+def _one_hop_path(here: tuple[int, int], there: tuple[int, int], cluster: ClusterView) -> list[str]:
     """The newest offered release of each minor version between, else the minor's name."""
     offered = [r.version for r in cluster.available] + [
         c.release.version for c in cluster.conditional if c.recommended == "True"
@@ -413,13 +298,13 @@ def _one_hop_path(here: tuple[int, int], there: tuple[int, int], cluster: _Clust
         steps = [(here[0], minor) for minor in range(here[1] + 1, there[1])]
     path = []
     for step in steps:
-        found = [v for v in offered if _minor(v) == step]
+        found = [v for v in offered if minor_of(v) == step]
         newest = max(found, key=lambda v: version_key(v) or (0, 0, 0, 0, ()), default="")
         path.append(newest or f"{step[0]}.{step[1]} (none offered yet)")
     return path
 
 
-def _overrides(cluster: _Cluster) -> list[GateRow]:
+def _overrides(cluster: ClusterView) -> list[GateRow]:
     overrides = list(mappings(cluster.spec.get("overrides")))
     if not overrides:
         return []
@@ -434,7 +319,7 @@ def _overrides(cluster: _Cluster) -> list[GateRow]:
     return [GateRow("overrides", Verdict.WARN, "ClusterVersionOverridesSet", evidence)]
 
 
-def _digest(target: _Target, settings: GateSettings) -> GateRow:
+def _digest(target: TargetView, settings: GateSettings) -> GateRow:
     want, version, image, release = target.want, target.version, target.image, target.release
     gate, strict = "digest", settings.require_digest
     refused = Verdict.BLOCK if strict else Verdict.WARN
