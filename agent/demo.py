@@ -81,7 +81,8 @@ def _bar(percent: int, width: int = 30) -> str:
 
 
 async def run_demo(say: Say, *, time_scale: float = 240.0, timeout: float = 50.0) -> int:
-    logging.getLogger("cvsync").setLevel(logging.WARNING)
+    # The story narrates each step, stalls included; the agent's own log would repeat them.
+    logging.getLogger("cvsync").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="cvsync-demo-") as scratch:
         root = Path(scratch)
         options = SandboxOptions(
@@ -135,10 +136,14 @@ async def _story(sandbox: Sandbox, root: Path, say: Say, timeout: float) -> int:
         detail = outcome.message or outcome.reason
         say(f"3. cvsync run: first cycle {outcome.result.value} ({detail})")
 
+        await _show_a_risky_target_held(
+            live(), repo, runtime, secret, cluster_id=cluster_id, say=say
+        )
+
         target = live()["status"]["availableUpdates"][0]["version"]
         sha = repo.commit(_spec(cluster_id, target), f"Upgrade to {target}")
         await _notify(runtime, secret.read_bytes(), say)
-        say(f"4. merged a pull request: desiredUpdate.version {target} (commit {sha})")
+        say(f"5. merged a pull request: desiredUpdate.version {target} (commit {sha})")
         waited = await until(
             lambda: (live()["spec"].get("desiredUpdate") or {}).get("version") == target,
             "the version bump to be applied",
@@ -152,7 +157,7 @@ async def _story(sandbox: Sandbox, root: Path, say: Say, timeout: float) -> int:
             {"spec": {"channel": "fast-4.16"}},
             WriteOptions(manager="oc"),
         )
-        say("6. someone ran `oc patch clusterversion version` behind git's back: channel fast-4.16")
+        say("7. someone ran `oc patch clusterversion version` behind git's back: channel fast-4.16")
         corrected = sum(1 for o in runtime.recent_outcomes if o.reason == "DriftCorrected")
         waited = await until(lambda: live()["spec"].get("channel") == "stable-4.15", "the fix")
         await until(
@@ -167,6 +172,56 @@ async def _story(sandbox: Sandbox, root: Path, say: Say, timeout: float) -> int:
     finally:
         stop.set()
         await asyncio.wait_for(agent, 10)
+
+
+async def _show_a_risky_target_held(
+    cluster: dict[str, Any],
+    repo: _Repository,
+    runtime: Runtime,
+    secret: Path,
+    *,
+    cluster_id: str,
+    say: Say,
+) -> None:
+    """A pull request for a conditional update with a risk nobody accepted: the gates hold it
+    and the cluster does not move."""
+    risky = next(
+        (
+            entry["release"]["version"]
+            for entry in cluster["status"].get("conditionalUpdates") or []
+            if any(
+                c.get("type") == "Recommended" and c.get("status") == "False"
+                for c in entry.get("conditions") or []
+            )
+        ),
+        None,
+    )
+    if risky is None:
+        return
+    sha = repo.commit(_spec(cluster_id, risky), f"Upgrade to {risky}")
+    await _notify(runtime, secret.read_bytes(), say)
+    say(f"4. merged a pull request for {risky}, a conditional update (commit {sha})")
+    deadline = time.monotonic() + 20
+    while True:
+        held = next(
+            (
+                o
+                for o in reversed(runtime.recent_outcomes)
+                if o.attempted and sha in str(o.attempted)
+            ),
+            None,
+        )
+        if held is not None or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.01)
+    check = held.upgrade if held is not None else None
+    if check is None or not check.pending:
+        say("   the upgrade gates did not hold it back")
+        return
+    names = ", ".join(risk.name for risk in check.risks if not risk.accepted)
+    reasons = ", ".join(row.reason for row in check.decision.blocking)
+    say(f"   {check.reason}: {reasons} ({names}); the cluster stays where it is")
+    say("   to take it anyway, accept the risk by name in clusters/demo/policy.yaml")
 
 
 async def _notify(runtime: Runtime, secret: bytes, say: Say) -> None:
@@ -187,7 +242,7 @@ async def _show_progress(
     until: Callable[[Callable[[], bool], str], Any],
     say: Say,
 ) -> None:
-    say("5. the simulated cluster-version operator upgrades:")
+    say("6. the simulated cluster-version operator upgrades:")
     shown = ""
 
     def completed() -> bool:

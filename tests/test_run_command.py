@@ -32,6 +32,7 @@ def test_the_demo_runs_the_whole_loop_in_under_a_minute() -> None:
     assert time.monotonic() - started < 60
     lines = run.stdout.splitlines()
     assert any(line.startswith("3. cvsync run: first cycle InSync") for line in lines)
+    assert any("UpgradeBlocked: RisksNotAccepted" in line for line in lines)
     assert any("100% Cluster version is" in line for line in lines)
     assert any("cvsync put channel stable-4.15 back" in line for line in lines)
     assert lines[-1].startswith("done:")
