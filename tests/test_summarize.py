@@ -14,6 +14,7 @@ import json
 import os
 import re
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.constructor import SafeConstructor
 
 from agent.model.drift import DriftItem, DriftKind
+from agent.model.policy import Policy
 from agent.model.revision import Revision
 from agent.model.status import (
     AgentState,
@@ -38,6 +40,7 @@ from agent.model.status import (
 )
 from agent.pipeline.diff import diff, version_key
 from agent.pipeline.normalize import desired_spec
+from agent.pipeline.parse import parse_text
 from agent.pipeline.status_document import document
 from agent.pipeline.status_render import (
     render_drift_report_markdown,
@@ -47,6 +50,7 @@ from agent.pipeline.status_render import (
     render_yaml,
 )
 from agent.pipeline.summarize import drift_entries, meaning, summarize, transition
+from agent.pipeline.upgrade import check_upgrade
 
 GOLDEN = Path(__file__).parent / "golden"
 CLUSTER_VERSIONS = sorted((CORPUS / "clusterversions").glob("*.yaml"))
@@ -896,3 +900,35 @@ def test_a_summary_of_nothing_is_still_a_summary() -> None:
     assert summary.conditional_absent
     assert render_text(summary).startswith("prod-east: idle at (no completed version)")
     assert "# prod-east: no completed version, idle" in render_markdown(summary)
+
+
+@pytest.mark.corpus
+def test_a_held_back_target_is_in_the_status_file_with_every_gate_and_the_next_step() -> None:
+    live = load(LONGEST_RECOMMENDED)
+    body = {
+        "apiVersion": "config.openshift.io/v1",
+        "kind": "ClusterVersion",
+        "metadata": {"name": "version"},
+        "spec": {**live["spec"], "desiredUpdate": {"version": "4.13.46"}},
+    }
+    [doc] = parse_text(json.dumps(body), "clusters/c/clusterversion.yaml").documents
+    check = check_upgrade(doc, live, Policy(), datetime(2026, 12, 1, tzinfo=UTC))
+    assert check.pending
+    summary = summarize(live, agent(upgrade=check))
+    held = document(summary)["cvsync"]["upgrade"]
+    assert held["target"] == "4.13.46"
+    assert held["state"] == "blocked"
+    assert held["reason"] == "UpgradeBlocked"
+    reasons = {row["gate"]: row["reason"] for row in held["gates"]}
+    assert reasons["recommended"] == "RisksNotAccepted"
+    assert reasons["upgradeable"] == "NotUpgradeable"  # AdminAckRequired on this cluster
+    assert "accept by name in the policy: " in held["next"]
+    markdown = render_markdown(summary)
+    assert "Upgrade held back: `4.13.46` is **blocked** (RisksNotAccepted, NotUpgradeable)" in (
+        markdown
+    )
+    assert "| `recommended` | **block** | RisksNotAccepted |" in markdown
+    assert "state: blocked" in render_yaml(summary)
+    # Nothing held: no upgrade entry, and the meaning differs from the held one.
+    assert document(summarize(live, agent()))["cvsync"]["upgrade"] is None
+    assert meaning(summary) != meaning(summarize(live, agent()))
