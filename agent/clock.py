@@ -27,3 +27,24 @@ class SystemClock:
     async def sleep_until(self, when: datetime) -> None:
         while (remaining := (when - self.now()).total_seconds()) > 0:
             await asyncio.sleep(min(remaining, _MAX_STEP))
+
+
+class SteppedClock:
+    """A clock that stands still until moved (tests, benchmarks): sleepers wake the moment
+    it reaches their time, so a window opening is simulated without waiting for it."""
+
+    def __init__(self, start: datetime) -> None:
+        self.current = start
+        self._moved = asyncio.Condition()
+
+    def now(self) -> datetime:
+        return self.current
+
+    async def sleep_until(self, when: datetime) -> None:
+        async with self._moved:
+            await self._moved.wait_for(lambda: self.current >= when)
+
+    async def move_to(self, when: datetime) -> None:
+        async with self._moved:
+            self.current = when
+            self._moved.notify_all()

@@ -38,6 +38,7 @@ from typing import Any
 
 from agent.adapters.git import GitCloneSource
 from agent.adapters.kube import KubeCluster
+from agent.clock import SteppedClock
 from agent.model.policy import Blackout, MaintenanceWindow, Policy
 from agent.pipeline.parse import parse_text
 from agent.pipeline.upgrade import check_upgrade
@@ -102,24 +103,6 @@ def measure_check(corpus: Path, repeat: int) -> dict[str, Any]:
         "ratio": round(check_s / baseline_s, 2),
         "goal_ms": CHECK_GOAL_MS,
     }
-
-
-class SteppedClock:
-    def __init__(self, start: datetime) -> None:
-        self.current = start
-        self._moved = asyncio.Condition()
-
-    def now(self) -> datetime:
-        return self.current
-
-    async def sleep_until(self, when: datetime) -> None:
-        async with self._moved:
-            await self._moved.wait_for(lambda: self.current >= when)
-
-    async def move_to(self, when: datetime) -> None:
-        async with self._moved:
-            self.current = when
-            self._moved.notify_all()
 
 
 def git(cwd: Path, *args: str) -> None:

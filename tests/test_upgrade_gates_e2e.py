@@ -25,6 +25,7 @@ from gitrepo import Remote, git
 from agent.adapters.git import GitCloneSource
 from agent.adapters.git_writer import StatusWriter
 from agent.adapters.kube import KubeCluster
+from agent.clock import SteppedClock
 from agent.reconciler import CycleOutcome, Reconciler, Result
 from agent.runtime import Runtime
 from agent.sandbox.access import FULL_ACCESS
@@ -37,26 +38,6 @@ CLUSTER = "east"
 SPEC_PATH = f"clusters/{CLUSTER}/clusterversion.yaml"
 POLICY_PATH = f"clusters/{CLUSTER}/policy.yaml"
 POLICY_HEAD = "apiVersion: cvsync.io/v1alpha1\nkind: UpgradePolicy\nspec:\n"
-
-
-class SteppedClock:
-    """A clock that stands still until the test moves it; sleepers wake when it passes them."""
-
-    def __init__(self, start: datetime) -> None:
-        self.current = start
-        self._moved = asyncio.Condition()
-
-    def now(self) -> datetime:
-        return self.current
-
-    async def sleep_until(self, when: datetime) -> None:
-        async with self._moved:
-            await self._moved.wait_for(lambda: self.current >= when)
-
-    async def move_to(self, when: datetime) -> None:
-        async with self._moved:
-            self.current = when
-            self._moved.notify_all()
 
 
 def spec(cluster_id: str, channel: str, version: str | None = None) -> str:
