@@ -178,7 +178,8 @@ async def test_another_clusters_spec_is_never_applied(loop: Loop) -> None:
     assert loop.cvsync_writes() == 0
 
 
-async def test_a_conflict_with_another_applier_is_reported_not_forced(loop: Loop) -> None:
+def other_gitops_applies_a_channel(loop: Loop) -> None:
+    """Another GitOps tool takes .spec.channel by its own server-side apply."""
     body = {
         "apiVersion": "config.openshift.io/v1",
         "kind": "ClusterVersion",
@@ -191,6 +192,10 @@ async def test_a_conflict_with_another_applier_is_reported_not_forced(loop: Loop
         body,
         WriteOptions(manager="other-gitops", force=True),
     )
+
+
+async def test_a_conflict_with_another_applier_is_reported_not_forced(loop: Loop) -> None:
+    other_gitops_applies_a_channel(loop)
     await loop.settle(lambda: reason_is(loop, "ApplyConflict"))
     outcome = recent(loop, "ApplyConflict")
     assert outcome.message == '.spec.channel is owned by "other-gitops"'
@@ -253,18 +258,7 @@ async def test_metrics_and_readiness_report_the_cycles(loop: Loop) -> None:
 async def test_events_record_applies_and_deduplicate_a_repeating_conflict(loop: Loop) -> None:
     await loop.push_and_notify(spec_text(loop.cluster_id, "fast-4.15"), "switch to fast")
     await loop.settle(lambda: loop.channel() == "fast-4.15")
-    body = {
-        "apiVersion": "config.openshift.io/v1",
-        "kind": "ClusterVersion",
-        "metadata": {"name": "version"},
-        "spec": {"channel": "eus-4.16"},
-    }
-    loop.sandbox.api.patch(
-        Target(CLUSTER_VERSIONS, "", "version"),
-        "application/apply-patch+yaml",
-        body,
-        WriteOptions(manager="other-gitops", force=True),
-    )
+    other_gitops_applies_a_channel(loop)
     await loop.settle(lambda: reason_is(loop, "ApplyConflict"))
     for _ in range(3):
         loop.runtime.trigger("resync", refresh_source=False)
