@@ -7,6 +7,7 @@ for, which is what lets the chart restrict list and watch to resourceNames [vers
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -16,7 +17,7 @@ import aiohttp
 import pytest
 from gitrepo import GitSyncLayout
 from helm_support import NAMESPACE, engine, render
-from sandbox_support import kubectl, needs_kubectl, sandbox_thread
+from sandbox_support import KUBECTL, kubectl, needs_kubectl, sandbox_thread
 from test_run_end_to_end import CLUSTER, Agent, cvsync_run
 
 from agent.sandbox.access import Rule
@@ -121,6 +122,8 @@ async def test_with_exactly_the_chart_s_rbac_cvsync_does_its_whole_job(
         await until(lambda: bool(sandbox.store.list(EVENTS.id, NAMESPACE)))
     refused = [r for r in agent.records if r.get("reason") == "Forbidden"]
     assert refused == []
+    unrecorded = [r for r in agent.records if "not recorded" in str(r.get("message", ""))]
+    assert unrecorded == []
     assert sandbox.faults.total("patch", "clusterversions", ACCOUNT) >= 2
 
 
@@ -181,3 +184,51 @@ def test_a_list_or_watch_is_authorized_by_the_name_its_field_selector_asks_for(
     assert "forbidden" in everything.stderr
     assert other.returncode == 1
     assert "forbidden" in other.stderr
+
+
+@needs_kubectl
+async def test_kubectl_lists_cvsync_s_drift_event_in_its_namespace(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A real API server refuses an Event about the cluster-scoped ClusterVersion outside
+    `default` unless involvedObject.namespace names the Event's namespace (recorded from
+    kube-apiserver v1.36.2: realserver steps event-cluster-scoped-no-ns and
+    event-involved-ns-matches); `oc get events -n NS` must show cvsync's Events."""
+    sandbox.access.set_rules(ACCOUNT, chart_rules())
+    cluster_id = live(sandbox)["spec"]["clusterID"]
+    layout = GitSyncLayout.create(tmp_path / "gitsync", SPEC_PATH)
+    layout.swap(layout.commit(spec_text(cluster_id, "stable-4.15")))
+    async with cvsync_as_service_account(sandbox, tmp_path, layout) as agent:
+        await agent.cycle(lambda r: r["result"] == "InSync")
+        seen = len(agent.cycles())
+        sandbox.api.patch(
+            Target(CLUSTER_VERSIONS, "", "version"),
+            MERGE_PATCH,
+            {"spec": {"channel": "candidate-4.15"}},
+            WriteOptions(manager="oc"),
+        )
+        await agent.cycle(lambda r: r["reason"] == "DriftCorrected", after=seen)
+        await until(
+            lambda: any(
+                e.get("reason") == "DriftCorrected"
+                for e in sandbox.store.list(EVENTS.id, NAMESPACE)
+            )
+        )
+    admin = sandbox.kubeconfig(tmp_path / "admin-kubeconfig")
+    listed = await asyncio.create_subprocess_exec(
+        str(KUBECTL), "--kubeconfig", str(admin), "get", "events", "-n", NAMESPACE,
+        "-o", "json",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await listed.communicate()
+    assert listed.returncode == 0, err.decode()
+    events = [e for e in json.loads(out)["items"] if e["reason"] == "DriftCorrected"]
+    assert events, "kubectl listed no DriftCorrected Event"
+    involved = events[0]["involvedObject"]
+    assert (involved["kind"], involved["name"], involved["namespace"]) == (
+        "ClusterVersion",
+        "version",
+        NAMESPACE,
+    )
+    unrecorded = [r for r in agent.records if "not recorded" in str(r.get("message", ""))]
+    assert unrecorded == []

@@ -3,6 +3,13 @@ conflicts, stalls; a repeat of the same reason and message within the window bum
 existing Event's count instead of creating another, so a stuck condition never floods.
 
 I/O adapter on kubernetes-asyncio's CoreV1Api; best effort: a refused Event never fails a cycle.
+
+Why core/v1 and not events.k8s.io/v1: both APIs refuse an Event about a cluster-scoped object
+outside `default` or `kube-system` unless the reference names the Event's own namespace
+(kube-apiserver's ValidateEvent), so the newer API would not lift that rule; core/v1 keeps the
+count-bump de-duplication in one merge patch and is what `oc get events -n NS` and
+`oc describe` read. Like the cluster-version operator, whose ClusterVersion Events live in
+openshift-cluster-version, the reference carries the namespace the Events are written to.
 """
 
 from __future__ import annotations
@@ -87,6 +94,9 @@ class EventRecorder:
                 "apiVersion": "config.openshift.io/v1",
                 "kind": "ClusterVersion",
                 "name": "version",
+                # ClusterVersion is cluster-scoped, but a real API server accepts an Event
+                # about it in this namespace only when the reference names the namespace.
+                "namespace": self.namespace,
                 "uid": metadata.get("uid"),
                 "resourceVersion": metadata.get("resourceVersion"),
             },
