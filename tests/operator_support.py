@@ -36,9 +36,14 @@ ETCD_RISK = (
 def cluster(
     name: str, knobs: ScenarioKnobs | None = None, time_scale: float = 1.0
 ) -> tuple[OperatorSimulator, dict[str, Any]]:
-    """A scenario's ClusterVersion and an operator simulator for it."""
+    """A scenario's ClusterVersion and an operator simulator for it, on its feature set."""
     scenario = load_scenario(name)
-    simulator = OperatorSimulator(GRAPH, knobs=knobs or scenario.knobs, time_scale=time_scale)
+    simulator = OperatorSimulator(
+        GRAPH,
+        knobs=knobs or scenario.knobs,
+        time_scale=time_scale,
+        feature_set=scenario.feature_set,
+    )
     return simulator, scenario.cluster_version
 
 

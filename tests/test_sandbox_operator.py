@@ -389,7 +389,9 @@ def test_every_scenario_loads_as_a_cluster_version_the_simulator_agrees_with(nam
     )
     for entry in status["conditions"]:
         datetime.strptime(entry["lastTransitionTime"], "%Y-%m-%dT%H:%M:%SZ")
-    simulator = OperatorSimulator(GRAPH, knobs=scenario.knobs, time_scale=30.0)
+    simulator = OperatorSimulator(
+        GRAPH, knobs=scenario.knobs, time_scale=30.0, feature_set=scenario.feature_set
+    )
     assert simulator.reconcile(obj, LATER) is None
     assert load_scenario(name).cluster_version is not obj
 

@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from agent.sandbox.graph import Recommendations, UpdateGraph
+from agent.sandbox.crd_schema import FeatureSet
+from agent.sandbox.graph import AcceptRisks, Recommendations, UpdateGraph
 from agent.sandbox.operator_knobs import ScenarioKnobs, UpgradeableBlock
 from agent.sandbox.operator_payload import Invalid, Payload, Refusal, load
 from agent.sandbox.operator_preconditions import (
@@ -73,12 +74,22 @@ class OperatorSimulator:
         *,
         knobs: ScenarioKnobs | None = None,
         time_scale: float = 1.0,
+        feature_set: FeatureSet = "Default",
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
         self.graph = graph
         self.knobs = knobs or ScenarioKnobs()
         self.time_scale = time_scale
+        # The cluster's feature set, as the operator reads it from the cluster; the sandbox's
+        # operator loop sets it from the API server's.
+        self.feature_set: FeatureSet = feature_set
+
+    @property
+    def accepts_risks(self) -> bool:
+        """ClusterUpdateAcceptRisks is enabled: TechPreviewNoUpgrade, whose CRD carries
+        spec.desiredUpdate.acceptRisks and status.conditionalUpdateRisks."""
+        return self.feature_set == "TechPreviewNoUpgrade"
 
     def reconcile(self, obj: Mapping[str, Any], now: datetime) -> dict[str, Any] | None:
         """The complete new status, or None when the stored one is already right."""
@@ -113,11 +124,11 @@ class OperatorSimulator:
         previous = list(status.get("conditionalUpdates") or ())
 
         self._finish_due_update(history, now)
-        retrieved = self._retrieve(spec, str(desired["version"]), stamp, previous)
+        retrieved = self._retrieve(spec, status, str(desired["version"]), stamp, previous)
         set_upgradeable(conditions, upgradeable_checks(spec, history, self.knobs), stamp)
         if self._take_target(spec, status, conditions, retrieved, stamp):
             version = str(status["desired"]["version"])
-            retrieved = self._retrieve(spec, version, stamp, previous)
+            retrieved = self._retrieve(spec, status, version, stamp, previous)
 
         conditions.set(
             "RetrievedUpdates", retrieved.status, stamp, retrieved.reason, retrieved.message
@@ -134,6 +145,9 @@ class OperatorSimulator:
         status["conditionalUpdates"] = retrieved.recommendations.conditional
         if not status["conditionalUpdates"]:
             del status["conditionalUpdates"]
+        status["conditionalUpdateRisks"] = list(retrieved.recommendations.risks)
+        if not status["conditionalUpdateRisks"]:
+            del status["conditionalUpdateRisks"]
         status["conditions"] = conditions.as_list()
         generation = (obj.get("metadata") or {}).get("generation")
         if generation is not None:
@@ -161,11 +175,13 @@ class OperatorSimulator:
     def _retrieve(
         self,
         spec: Mapping[str, Any],
+        status: Mapping[str, Any],
         version: str,
         stamp: str,
         previous: list[dict[str, Any]],
     ) -> _Retrieved:
-        """What the update service would answer for the version being reconciled."""
+        """What the update service would answer for the version being reconciled, judged with
+        the cluster's facts (and, with ClusterUpdateAcceptRisks, the risks accepted in spec)."""
         none = Recommendations(None, [])
         channel = str(spec.get("channel") or "")
         if not channel:
@@ -182,8 +198,20 @@ class OperatorSimulator:
                 f'{version} not found in the "{channel}" channel',
                 none,
             )
+        accept_risks = None
+        if self.accepts_risks:
+            named = ((spec.get("desiredUpdate") or {}).get("acceptRisks")) or ()
+            accept_risks = AcceptRisks(
+                frozenset(str(risk.get("name")) for risk in named),
+                tuple(status.get("conditionalUpdateRisks") or ()),
+            )
         found = self.graph.recommend(
-            version, channel, self.knobs.facts, now=stamp, previous=previous
+            version,
+            channel,
+            self.knobs.facts,
+            now=stamp,
+            previous=previous,
+            accept_risks=accept_risks,
         )
         return _Retrieved("True", "", "", found)
 
@@ -258,6 +286,7 @@ class OperatorSimulator:
                 retrieved.recommendations,
                 retrieved={"status": retrieved.status, "reason": retrieved.reason},
                 spec=spec,
+                block_conditional=self.accepts_risks and self.knobs.block_unaccepted_risks,
             )
         )
         return summarize([f for f in failures if f is not None], target.force)

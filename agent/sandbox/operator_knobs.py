@@ -1,6 +1,6 @@
 """The knobs a sandbox scenario turns on the simulated cluster: failures, slowness, an unreachable
-update service, PromQL facts, an Upgradeable=False block and releases whose signatures cannot
-be verified; read from scenario YAML.
+update service, PromQL facts, an Upgradeable=False block, releases whose signatures cannot be
+verified, and the accept-risks block; read from scenario YAML.
 
 Pure values; from_mapping refuses unknown keys so that a misspelt knob is not silently ignored.
 """
@@ -54,6 +54,11 @@ class ScenarioKnobs:
     # Releases whose signature the operator cannot verify: refused (RetrievePayload) unless
     # forced, and then taken with verified: false.
     unverified_releases: tuple[str, ...] = ()
+    # ClusterUpdateAcceptRisks as the API documents it (TechPreviewNoUpgrade clusters only): a
+    # conditional update whose applying risks are not all named in
+    # spec.desiredUpdate.acceptRisks is refused unless forced. The CVO source read so far only
+    # warns, as it does for every target that is not recommended.
+    block_unaccepted_risks: bool = False
 
     def fails(self, version: str) -> bool:
         return self.failing_update and (not self.failing_targets or version in self.failing_targets)
@@ -78,6 +83,7 @@ class ScenarioKnobs:
             ),
             upgradeable_false=_block(block) if block else None,
             unverified_releases=tuple(str(v) for v in data.get("unverifiedReleases") or ()),
+            block_unaccepted_risks=bool(data.get("blockUnacceptedRisks", False)),
         )
 
 
@@ -91,6 +97,7 @@ _KEYS = {
     "factFailures",
     "upgradeableFalse",
     "unverifiedReleases",
+    "blockUnacceptedRisks",
 }
 
 

@@ -177,7 +177,8 @@ def check_recommended(
     block_conditional: bool = False,
 ) -> Failure | None:
     """Whether the target is recommended. The operator only ever warns; `block_conditional`
-    turns a conditional update that is not recommended into a blocking failure."""
+    turns a conditional update that is not recommended into a blocking failure, as the accept-risks
+    API documents (TechPreviewNoUpgrade)."""
     name = "ClusterVersionRecommendedUpdate"
     if any(update["version"] == target for update in recommendations.available or ()):
         return None
