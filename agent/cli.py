@@ -36,7 +36,7 @@ from agent.pipeline.plan import plan_apply
 from agent.pipeline.status_markdown import render_drift_report_markdown, render_markdown
 from agent.pipeline.summarize import drift_entries, summarize
 from agent.reconciler import select_spec
-from agent.sandbox.scenarios import scenario_names
+from agent.sandbox.scenarios import load_scenario, scenario_names
 from agent.settings import (
     DEFAULT_POLICY_PATH,
     DEFAULT_SPEC_PATH,
@@ -108,7 +108,8 @@ def validate(paths: Sequence[str], output: str, strict: bool) -> None:
     type=click.Choice([*scenario_names(), "none"]),
     default="idle-4.15",
     show_default=True,
-    help="The cluster to simulate; none serves the API with no ClusterVersion and no operator.",
+    help="The cluster to simulate (served with the feature set it names); none serves the API "
+    "with no ClusterVersion and no operator.",
 )
 @click.option(
     "--time-scale",
@@ -133,13 +134,15 @@ def sandbox(
     from agent.sandbox.runner import serve_until_stopped  # noqa: PLC0415
     from agent.sandbox.server import SandboxOptions  # noqa: PLC0415
 
+    chosen = None if scenario == "none" else load_scenario(scenario)
     options = SandboxOptions(
         port=port,
         tls=not plain_http,
         state_dir=state_dir,
         work_dir=state_dir,
+        feature_set=chosen.feature_set if chosen else "Default",
         admin_port=admin_port,
-        scenario=None if scenario == "none" else scenario,
+        scenario=chosen.name if chosen else None,
         time_scale=time_scale,
     )
     asyncio.run(serve_until_stopped(options, kubeconfig_path, click.echo))

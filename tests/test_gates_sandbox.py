@@ -1,12 +1,14 @@
 """Each gate against the sandbox's operator simulator: the gates read the ClusterVersion the
-simulator wrote for a scenario, and where a gate blocks a target, the simulator (which
-plays the cluster-version operator's preconditions) refuses it too when forced past cvsync
-with a plain apply; where the gates pass, the simulator accepts it."""
+simulator wrote for a scenario. Where a gate blocks a target, a plain apply of that target
+(forced past cvsync, as `oc adm upgrade` would send it) shows what the real operator does with
+it: some it refuses too (a blocking precondition, or a version it cannot resolve), and some
+it takes, recording its warning in the history entry's acceptedRisks, as the real operator's
+ClusterVersionRecommendedUpdate precondition never blocks. Where the gates pass, the simulator
+accepts the target."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +20,7 @@ from agent.sandbox.handlers import APPLY_PATCH, WriteOptions
 from agent.sandbox.resources import CLUSTER_VERSIONS
 from agent.sandbox.routing import Target
 from agent.sandbox.server import Sandbox, SandboxOptions
+from agent.sandbox.versions import release_image
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 VERSION = Target(CLUSTER_VERSIONS, "", "version")
@@ -70,26 +73,80 @@ def rows(decision: Any) -> dict[str, tuple[Verdict, str]]:
 
 
 @pytest.mark.parametrize(
-    ("scenario", "target", "gate", "reason"),
+    ("scenario", "update", "gate", "reason", "refused_as"),
     [
-        ("conditional-risks", "4.16.3", "recommended", "RisksNotAccepted"),
-        ("admin-ack-required", "4.16.5", "upgradeable", "NotUpgradeable"),
-        ("update-service-unreachable", "4.15.15", "retrievedUpdates", "RecommendationsStale"),
-        ("no-channel", "4.15.15", "retrievedUpdates", "RecommendationsStale"),
-        ("overrides-set", "4.15.15", "upgradeable", "NotUpgradeable"),
-        ("idle-4.15", "4.15.99", "recommended", "NotRecommended"),
+        # pkg/payload/precondition/clusterversion/upgradeable.go: Upgradeable=False blocks a
+        # minor update; overrides block even a patch update (operators up to 4.21).
+        (
+            "admin-ack-required",
+            "4.16.5",
+            "upgradeable",
+            "NotUpgradeable",
+            ("ReleaseAccepted", "PreconditionChecks"),
+        ),
+        (
+            "overrides-set",
+            "4.15.15",
+            "upgradeable",
+            "NotUpgradeable",
+            ("ReleaseAccepted", "PreconditionChecks"),
+        ),
+        # No release 4.15.99: a version nothing offers makes the spec invalid (lib/validation).
+        (
+            "idle-4.15",
+            "4.15.99",
+            "recommended",
+            "NotRecommended",
+            ("Invalid", "InvalidClusterVersion"),
+        ),
     ],
 )
-async def test_a_blocked_target_is_one_the_simulated_operator_refuses(
-    scenario: str, target: str, gate: str, reason: str
+async def test_a_target_the_gates_block_that_the_simulated_operator_refuses_too(
+    scenario: str, update: str, gate: str, reason: str, refused_as: tuple[str, str]
 ) -> None:
+    async with Sandbox(SandboxOptions(scenario=scenario, time_scale=3000, tls=False)) as sandbox:
+        decision = evaluate_gates(
+            {"version": update}, live(sandbox), GateSettings(), now=NOW, window_open=None
+        )
+        assert decision.action == "block"
+        assert rows(decision)[gate] == (Verdict.BLOCK, reason)
+        assert not await operator_moves_to(sandbox, update)
+        kind, why = refused_as
+        assert condition(live(sandbox), kind)["reason"] == why
+
+
+@pytest.mark.parametrize(
+    ("scenario", "target", "gate", "reason", "warning"),
+    [
+        ("conditional-risks", "4.16.3", "recommended", "RisksNotAccepted", "AzureNodeBootDelay"),
+        (
+            "update-service-unreachable",
+            "4.15.15",
+            "retrievedUpdates",
+            "RecommendationsStale",
+            "UnknownUpdate",
+        ),
+        ("no-channel", "4.15.15", "retrievedUpdates", "RecommendationsStale", "NoChannel"),
+    ],
+)
+async def test_a_target_the_gates_block_that_the_real_operator_takes_with_a_warning(
+    scenario: str, target: str, gate: str, reason: str, warning: str
+) -> None:
+    # pkg/payload/precondition/clusterversion/recommendedupdate.go: every failure of
+    # ClusterVersionRecommendedUpdate is a NonBlockingWarning, so only cvsync's gate holds these.
     async with Sandbox(SandboxOptions(scenario=scenario, time_scale=3000, tls=False)) as sandbox:
         decision = evaluate_gates(
             {"version": target}, live(sandbox), GateSettings(), now=NOW, window_open=None
         )
         assert decision.action == "block"
         assert rows(decision)[gate] == (Verdict.BLOCK, reason)
-        assert not await operator_moves_to(sandbox, target)
+        bare = {"version": target, "image": release_image(target)}
+        assert await operator_moves_to(sandbox, target, bare)
+        entry = live(sandbox)["status"]["history"][0]
+        assert entry["acceptedRisks"].startswith(
+            f'Precondition "ClusterVersionRecommendedUpdate" failed because of "{warning}": '
+        )
+        assert condition(live(sandbox), "ReleaseAccepted")["reason"] == "PayloadLoaded"
 
 
 @pytest.mark.parametrize(
@@ -130,16 +187,21 @@ async def test_a_failing_update_blocks_a_retarget_and_a_giant_hop_is_refused() -
         assert rows(retarget)["progressing"] == (Verdict.WARN, "RetargetWhileProgressing")
         assert retarget.action == "block"  # still failing
     async with Sandbox(SandboxOptions(scenario="idle-4.15", time_scale=3000)) as sandbox:
-        simulator = sandbox.simulator
-        assert simulator is not None
-        simulator.knobs = replace(simulator.knobs, block_not_recommended=False)
         giant = evaluate_gates(
             {"version": "4.17.4"}, live(sandbox), GateSettings(), now=NOW, window_open=None
         )
         assert rows(giant)["giantHop"] == (Verdict.BLOCK, "GiantHop")
         assert giant.suggestion is not None
         assert "one minor version at a time: 4.15.12 → 4.16" in giant.suggestion
-        assert not await operator_moves_to(sandbox, "4.17.4")
+        # Asked for by image, the operator's ClusterVersionGiantHop precondition blocks it.
+        bare = {"version": "4.17.4", "image": release_image("4.17.4")}
+        assert not await operator_moves_to(sandbox, "4.17.4", bare)
+        accepted = condition(live(sandbox), "ReleaseAccepted")
+        assert accepted["reason"] == "PreconditionChecks"
+        assert (
+            '"ClusterVersionGiantHop" failed because of "MultipleMinorVersionsUpdate"'
+            in (accepted["message"])
+        )
 
 
 async def test_a_rollback_asked_for_twice_leaves_a_failing_update_and_the_simulator_follows() -> (

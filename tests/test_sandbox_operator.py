@@ -7,11 +7,22 @@ from __future__ import annotations
 import copy
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 import pytest
 from conftest import corpus_path
+from operator_support import (
+    GRAPH,
+    LATER,
+    T0,
+    cluster,
+    image,
+    must,
+    reconciled,
+    request,
+    stamp,
+    walk,
+)
 from ruamel.yaml import YAML
 
 from agent.sandbox.graph import (
@@ -23,85 +34,11 @@ from agent.sandbox.graph import (
     recommended_condition,
 )
 from agent.sandbox.operator import OperatorSimulator
-from agent.sandbox.operator_knobs import ScenarioKnobs, UpgradeableBlock
+from agent.sandbox.operator_knobs import ScenarioKnobs
 from agent.sandbox.scenarios import load_scenario, scenario_names
-from agent.sandbox.versions import parse_version, release_image
+from agent.sandbox.versions import parse_version
 
-GRAPH = UpdateGraph.builtin()
-T0 = datetime(2025, 1, 10, 9, 0, tzinfo=UTC)
-LATER = T0 + timedelta(days=30)
-ADMIN_ACK = (
-    "Kubernetes 1.29 and therefore OpenShift 4.16 remove several APIs which require admin "
-    "consideration. Please see the knowledge article https://access.redhat.com/articles/7031404 "
-    "for details and instructions."
-)
-OVERRIDES = (
-    "Disabling ownership via cluster version overrides prevents upgrades. "
-    "Please remove overrides before continuing."
-)
-ETCD_RISK = (
-    "Clusters updating into this release may see etcd defragmentation stall on large databases, "
-    "leaving the Kubernetes API unavailable for several minutes. "
-    "https://issues.sandbox.invalid/browse/SANDBOX-101"
-)
 COUNTS = re.compile(r"^Working towards (\S+): (\d+) of (\d+) done \((\d+)% complete\)$")
-
-
-# --- helpers ---------------------------------------------------------------------------------
-
-
-def cluster(
-    name: str, knobs: ScenarioKnobs | None = None, time_scale: float = 1.0
-) -> tuple[OperatorSimulator, dict[str, Any]]:
-    scenario = load_scenario(name)
-    simulator = OperatorSimulator(GRAPH, knobs=knobs or scenario.knobs, time_scale=time_scale)
-    return simulator, scenario.cluster_version
-
-
-def reconciled(simulator: OperatorSimulator, obj: dict[str, Any], now: datetime) -> dict[str, Any]:
-    status = simulator.reconcile(obj, now)
-    if status is not None:
-        obj["status"] = status
-    return obj
-
-
-def request(obj: dict[str, Any], **update: Any) -> dict[str, Any]:
-    """What `oc adm upgrade` or the agent does: set spec.desiredUpdate, bumping generation."""
-    obj["spec"]["desiredUpdate"] = update
-    obj["metadata"]["generation"] += 1
-    return obj
-
-
-def condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
-    return next((c for c in obj["status"]["conditions"] if c["type"] == type_), None)
-
-
-def must(obj: dict[str, Any], type_: str) -> dict[str, Any]:
-    found = condition(obj, type_)
-    assert found is not None, f"no {type_} condition"
-    return found
-
-
-def image(version: str) -> str:
-    return release_image(version)
-
-
-def walk(
-    simulator: OperatorSimulator, obj: dict[str, Any], start: datetime
-) -> list[tuple[datetime, dict[str, Any]]]:
-    """Every status the update goes through, reconciling exactly when next_change says."""
-    seen = []
-    moment: datetime | None = start
-    while moment is not None:
-        reconciled(simulator, obj, moment)
-        seen.append((moment, copy.deepcopy(obj["status"])))
-        moment = simulator.next_change(obj, moment)
-        assert len(seen) < 200, "the update never settles"
-    return seen
-
-
-def stamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- updates walked through time ---------------------------------------------------------------
@@ -289,214 +226,6 @@ def test_retargeting_during_an_update_closes_the_partial_entry_and_starts_anothe
     assert walk(simulator, obj, midway)[-1][0] == midway + timedelta(minutes=60)
 
 
-# --- preconditions ----------------------------------------------------------------------------
-
-
-def refusal(obj: dict[str, Any]) -> str:
-    accepted = must(obj, "ReleaseAccepted")
-    assert (accepted["status"], accepted["reason"]) == ("False", "PreconditionChecks")
-    return str(accepted["message"])
-
-
-def test_a_not_recommended_target_is_refused_and_then_accepted_with_force() -> None:
-    simulator, obj = cluster("idle-4.15")
-    before = copy.deepcopy(obj["status"]["history"])
-    reconciled(simulator, request(obj, version="4.15.14"), T0)
-    precondition = (
-        'Precondition "ClusterVersionRecommendedUpdate" failed because of "EtcdDefragStall": '
-        f"Update from 4.15.12 to 4.15.14 is not recommended:\n\n{ETCD_RISK}"
-    )
-    assert refusal(obj) == (
-        f'Preconditions failed for payload loaded version="4.15.14" image="{image("4.15.14")}": '
-        f"{precondition}"
-    )
-    assert obj["status"]["history"] == before
-    assert obj["status"]["desired"]["version"] == "4.15.12"
-    assert must(obj, "Progressing")["message"] == "Cluster version is 4.15.12"
-    assert simulator.reconcile(obj, T0 + timedelta(minutes=5)) is None
-
-    reconciled(simulator, request(obj, version="4.15.14", force=True), T0 + timedelta(minutes=5))
-    assert must(obj, "ReleaseAccepted")["status"] == "True"
-    entry = obj["status"]["history"][0]
-    assert (entry["version"], entry["state"]) == ("4.15.14", "Partial")
-    assert entry["acceptedRisks"] == f"Forced through blocking failures: {precondition}"
-
-
-def test_when_not_recommended_only_warns_the_risk_is_recorded_without_force() -> None:
-    knobs = ScenarioKnobs(block_not_recommended=False)
-    simulator, obj = cluster("idle-4.15", knobs=knobs)
-    reconciled(simulator, request(obj, version="4.15.14"), T0)
-    entry = obj["status"]["history"][0]
-    assert entry["version"] == "4.15.14"
-    assert entry["acceptedRisks"].startswith(
-        'Precondition "ClusterVersionRecommendedUpdate" failed because of "EtcdDefragStall": '
-    )
-
-
-def test_upgradeable_false_refuses_a_minor_update_but_lets_a_z_stream_through() -> None:
-    simulator, obj = cluster("admin-ack-required")
-    assert must(obj, "Upgradeable") == {
-        "lastTransitionTime": "2025-01-07T15:10:04Z",
-        "message": ADMIN_ACK,
-        "reason": "AdminAckRequired",
-        "status": "False",
-        "type": "Upgradeable",
-    }
-    reconciled(simulator, request(obj, version="4.16.2"), T0)
-    assert refusal(obj) == (
-        f'Preconditions failed for payload loaded version="4.16.2" image="{image("4.16.2")}": '
-        f'Precondition "ClusterVersionUpgradeable" failed because of "AdminAckRequired": '
-        f"{ADMIN_ACK}"
-    )
-    reconciled(simulator, request(obj, version="4.15.13"), T0)
-    assert must(obj, "ReleaseAccepted")["status"] == "True"
-    assert obj["status"]["history"][0]["version"] == "4.15.13"
-    assert "acceptedRisks" not in obj["status"]["history"][0]
-
-
-def test_a_forced_minor_update_past_the_admin_ack_gate_lifts_it_once_at_4_16() -> None:
-    simulator, obj = cluster("admin-ack-required")
-    reconciled(simulator, request(obj, version="4.16.2", force=True), T0)
-    assert obj["status"]["history"][0]["acceptedRisks"] == (
-        'Forced through blocking failures: Precondition "ClusterVersionUpgradeable" failed '
-        f'because of "AdminAckRequired": {ADMIN_ACK}'
-    )
-    assert condition(obj, "Upgradeable") is not None
-    walk(simulator, obj, T0)
-    assert obj["status"]["history"][0]["state"] == "Completed"
-    assert condition(obj, "Upgradeable") is None
-
-
-def test_overrides_set_upgradeable_false_and_block_even_z_stream_updates() -> None:
-    simulator, obj = cluster("overrides-set")
-    assert must(obj, "Upgradeable") == {
-        "lastTransitionTime": "2025-01-07T15:10:04Z",
-        "message": OVERRIDES,
-        "reason": "ClusterVersionOverridesSet",
-        "status": "False",
-        "type": "Upgradeable",
-    }
-    reconciled(simulator, request(obj, version="4.15.13"), T0)
-    assert refusal(obj).endswith(
-        'Precondition "ClusterVersionUpgradeable" failed because of "ClusterVersionOverridesSet": '
-        f"{OVERRIDES}"
-    )
-    del obj["spec"]["overrides"]
-    obj["metadata"]["generation"] += 1
-    reconciled(simulator, obj, T0 + timedelta(minutes=1))
-    assert condition(obj, "Upgradeable") is None
-    assert obj["status"]["history"][0]["version"] == "4.15.13"
-
-
-def test_an_override_that_keeps_the_resource_managed_sets_nothing() -> None:
-    simulator, obj = cluster("idle-4.15")
-    obj["spec"]["overrides"] = [
-        {"group": "apps", "kind": "Deployment", "name": "x", "namespace": "y", "unmanaged": False}
-    ]
-    reconciled(simulator, obj, T0)
-    assert condition(obj, "Upgradeable") is None
-
-
-def test_overrides_and_an_admin_ack_together_give_multiple_reasons() -> None:
-    block = UpgradeableBlock("AdminAckRequired", ADMIN_ACK, "4.15")
-    simulator, obj = cluster("overrides-set", knobs=ScenarioKnobs(upgradeable_false=block))
-    reconciled(simulator, obj, T0)
-    types = [c["type"] for c in obj["status"]["conditions"]]
-    assert types[-3:] == [
-        "Upgradeable",
-        "UpgradeableAdminAckRequired",
-        "UpgradeableClusterVersionOverrides",
-    ]
-    upgradeable = must(obj, "Upgradeable")
-    assert upgradeable["reason"] == "MultipleReasons"
-    assert upgradeable["message"] == (
-        "Cluster should not be upgraded between minor versions for multiple reasons: "
-        f"ClusterVersionOverridesSet,AdminAckRequired\n* {OVERRIDES}\n* {ADMIN_ACK}"
-    )
-    assert must(obj, "UpgradeableAdminAckRequired")["reason"] == "AdminAckRequired"
-
-
-def test_a_downgrade_is_refused_unless_it_returns_to_the_previous_z_stream() -> None:
-    simulator, obj = cluster("idle-4.15")
-    reconciled(simulator, request(obj, image=image("4.15.11")), T0)
-    assert refusal(obj) == (
-        f'Preconditions failed for payload loaded version="4.15.11" image="{image("4.15.11")}": '
-        "Multiple precondition checks failed:\n"
-        '* Precondition "ClusterVersionRollback" failed because of "LowDesiredVersion": 4.15.11 '
-        "is less than the current target 4.15.12, and the only supported rollback is to the "
-        f"cluster's previous version 4.15.10 ({image('4.15.10')})\n"
-        '* Precondition "ClusterVersionRecommendedUpdate" failed because of "UnknownUpdate": '
-        "RetrievedUpdates=True (), so the update from 4.15.12 to 4.15.11 is probably neither "
-        "recommended nor supported."
-    )
-    # A version-only rollback resolves its image from the history, as the operator does.
-    reconciled(simulator, request(obj, version="4.15.10"), T0)
-    entry = obj["status"]["history"][0]
-    assert (entry["version"], entry["image"]) == ("4.15.10", image("4.15.10"))
-    assert entry["acceptedRisks"].startswith(
-        'Precondition "ClusterVersionRecommendedUpdate" failed because of "UnknownUpdate": '
-    )
-
-
-def test_rolling_back_across_a_minor_version_is_refused_even_to_the_previous_release() -> None:
-    simulator, obj = cluster("idle-4.15", knobs=ScenarioKnobs(block_not_recommended=False))
-    obj["spec"]["channel"] = "stable-4.16"
-    reconciled(simulator, request(obj, version="4.16.2"), T0)
-    walk(simulator, obj, T0)
-    reconciled(simulator, request(obj, version="4.15.12"), T0 + timedelta(hours=2))
-    assert (
-        '* Precondition "ClusterVersionRollback" failed because of "LowDesiredVersion": 4.15.12 '
-        "is less than the current target 4.16.2 and matches the cluster's previous version, but "
-        "rollbacks that change major or minor versions are not recommended\n"
-    ) in refusal(obj)
-
-
-def test_a_giant_hop_is_refused_with_the_operators_reason() -> None:
-    simulator, obj = cluster("idle-4.15")
-    reconciled(simulator, request(obj, image=image("4.17.1")), T0)
-    assert (
-        '* Precondition "ClusterVersionGiantHop" failed because of "MultipleMinorVersionsUpdate": '
-        "4.17.1 is more than one minor version beyond the current target 4.15.12 (4.17 > 4.(15+1)),"
-        " and only updates within the current minor version or to the next minor version are "
-        "supported.\n"
-    ) in refusal(obj)
-
-
-def test_a_version_only_target_that_is_not_offered_makes_the_spec_invalid() -> None:
-    simulator, obj = cluster("idle-4.15")
-    reconciled(simulator, request(obj, version="4.15.11"), T0)
-    assert must(obj, "Invalid") == {
-        "lastTransitionTime": "2025-01-10T09:00:00Z",
-        "message": "The cluster version is invalid: spec.desiredUpdate.version: Invalid value: "
-        '"4.15.11": when image is empty the update must be a previous version or an available '
-        "update",
-        "reason": "InvalidClusterVersion",
-        "status": "True",
-        "type": "Invalid",
-    }
-    assert must(obj, "ReleaseAccepted")["status"] == "True"
-    progressing = must(obj, "Progressing")
-    assert progressing["reason"] == "InvalidClusterVersion"
-    assert progressing["message"] == "Stopped at 4.15.12: the cluster version is invalid"
-    assert simulator.reconcile(obj, T0 + timedelta(minutes=1)) is None
-    del obj["spec"]["desiredUpdate"]
-    reconciled(simulator, obj, T0 + timedelta(minutes=2))
-    assert condition(obj, "Invalid") is None
-    assert must(obj, "Progressing")["message"] == "Cluster version is 4.15.12"
-
-
-def test_an_image_the_update_service_does_not_know_fails_payload_retrieval() -> None:
-    simulator, obj = cluster("idle-4.15")
-    unknown = "quay.io/openshift-release-dev/ocp-release@sha256:" + "0" * 64
-    reconciled(simulator, request(obj, image=unknown, force=True), T0)
-    accepted = must(obj, "ReleaseAccepted")
-    assert (accepted["status"], accepted["reason"]) == ("False", "RetrievePayload")
-    assert accepted["message"] == (
-        f'Retrieving payload failed version="" image="{unknown}" failure=The update cannot be '
-        f"verified: unable to verify sha256:{'0' * 64} against keyrings: verifier-public-key-redhat"
-    )
-
-
 # --- retrieving updates -----------------------------------------------------------------------
 
 
@@ -535,18 +264,24 @@ def test_when_updates_cannot_be_retrieved_available_updates_is_null(
     assert "conditionalUpdates" not in obj["status"]
 
 
-def test_without_a_channel_every_target_has_unknown_recommendation() -> None:
-    simulator, obj = cluster("no-channel")
-    reconciled(simulator, request(obj, image=image("4.15.13")), T0)
-    assert refusal(obj).endswith(
+def test_without_a_channel_a_target_is_taken_with_its_unknown_recommendation_noted() -> None:
+    # openshift/cluster-version-operator pkg/payload/precondition/clusterversion/
+    # recommendedupdate.go: NoChannel is a NonBlockingWarning. Recorded the same way on a real
+    # 4.16 nightly with no channel (corpus 4.17.0-ec.0-progressing-image-only-nochannel-compact).
+    noted = (
         'Precondition "ClusterVersionRecommendedUpdate" failed because of "NoChannel": '
         "Configured channel is unset, so the recommended status of updating from 4.15.12 to "
         "4.15.13 is unknown."
     )
+    simulator, obj = cluster("no-channel")
+    reconciled(simulator, request(obj, image=image("4.15.13")), T0)
+    assert must(obj, "ReleaseAccepted")["reason"] == "PayloadLoaded"
+    assert obj["status"]["history"][0]["acceptedRisks"] == noted
+    # Force goes past blocking failures only; a warning is recorded as it is (corpus
+    # 4.20.0-nightly-progressing-forced-unverified-managedfields: forced, no channel).
+    simulator, obj = cluster("no-channel")
     reconciled(simulator, request(obj, image=image("4.15.13"), force=True), T0)
-    assert obj["status"]["history"][0]["acceptedRisks"].startswith(
-        "Forced through blocking failures: "
-    )
+    assert obj["status"]["history"][0]["acceptedRisks"] == noted
 
 
 def test_setting_a_channel_offers_its_updates_at_once() -> None:
@@ -654,7 +389,9 @@ def test_every_scenario_loads_as_a_cluster_version_the_simulator_agrees_with(nam
     )
     for entry in status["conditions"]:
         datetime.strptime(entry["lastTransitionTime"], "%Y-%m-%dT%H:%M:%SZ")
-    simulator = OperatorSimulator(GRAPH, knobs=scenario.knobs, time_scale=30.0)
+    simulator = OperatorSimulator(
+        GRAPH, knobs=scenario.knobs, time_scale=30.0, feature_set=scenario.feature_set
+    )
     assert simulator.reconcile(obj, LATER) is None
     assert load_scenario(name).cluster_version is not obj
 
@@ -668,6 +405,8 @@ def test_unknown_scenarios_and_knobs_are_refused() -> None:
         ScenarioKnobs.from_mapping(
             {"upgradeableFalse": {"reason": "R", "message": "M", "whileAt": 4.1}}
         )
+    with pytest.raises(ValueError, match="blockNotRecommended"):
+        ScenarioKnobs.from_mapping({"blockNotRecommended": True})
 
 
 # --- the update graph -------------------------------------------------------------------------

@@ -166,8 +166,8 @@ async def test_an_unaccepted_risk_holds_the_target_until_a_commit_accepts_it(
     tmp_path: Path,
 ) -> None:
     # 4.16.3 carries AzureNodeBootDelay, which applies to this Azure cluster: Recommended=False.
-    # The sandbox then behaves as the real operator does (a warning, no force needed).
-    async with running_agent(tmp_path, "conditional-risks", block_not_recommended=False) as agent:
+    # Only cvsync's gate holds it; the operator itself would take it with a warning.
+    async with running_agent(tmp_path, "conditional-risks") as agent:
         held = await agent.commit(
             {SPEC_PATH: spec(agent.cluster_id, "stable-4.16", "4.16.3")}, "update to 4.16.3"
         )
@@ -204,7 +204,18 @@ async def test_an_unaccepted_risk_holds_the_target_until_a_commit_accepts_it(
         update = agent.live()["spec"]["desiredUpdate"]
         assert update["version"] == "4.16.3"
         assert "@sha256:" in update["image"]  # resolved from conditionalUpdates
+        assert not update.get("force")  # accepted by name, not forced
         await until(lambda: ("4.16.3", "Completed") in history(agent), 60)
+        # The operator's warning, as the real one records it: pkg/payload/precondition/
+        # clusterversion/recommendedupdate.go (NonBlockingWarning) and pkg/cvo/sync_worker.go.
+        entry = next(e for e in agent.live()["status"]["history"] if e["version"] == "4.16.3")
+        assert entry["acceptedRisks"] == (
+            'Precondition "ClusterVersionRecommendedUpdate" failed because of '
+            '"AzureNodeBootDelay": Update from 4.15.13 to 4.16.3 is not recommended:\n\n'
+            "Azure clusters may see new nodes take more than 20 minutes to become Ready after "
+            "the update, delaying machine scale-up. https://issues.sandbox.invalid/browse/SANDBOX-102"
+        )
+        assert entry["verified"] is True
         await until(
             lambda: "4.16.3" in agent.status_file() and "state: blocked" not in agent.status_file(),
             30,

@@ -6,7 +6,6 @@ Pure apart from UpdateGraph.load, which reads graph-data YAML files.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,11 @@ from typing import Any, NamedTuple
 from ruamel.yaml import YAML
 
 from agent.sandbox.graph_builtin import BUILTIN_BLOCKED_EDGES, BUILTIN_CHANNELS
+from agent.sandbox.graph_risks import (
+    RECOMMENDED,
+    recommended_condition,
+    risk_conditions,
+)
 from agent.sandbox.graph_types import (
     PROMQL,
     BlockedEdge,
@@ -26,6 +30,7 @@ from agent.sandbox.graph_types import (
 from agent.sandbox.versions import parse_version, release_image, version_sort_key
 
 __all__ = [
+    "AcceptRisks",
     "BlockedEdge",
     "ClusterFacts",
     "MatchingRule",
@@ -37,13 +42,14 @@ __all__ = [
     "recommended_condition",
 ]
 
-RECOMMENDED = "Recommended"
-NOT_EXPOSED_MESSAGE = (
-    "The update is recommended, because none of the conditional update risks apply to this cluster."
-)
-# Risk names become condition reasons only when they are valid reasons; the CVO then says this.
-_EXPOSED_REASON = "ExposedToRisks"
-_REASON = re.compile(r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
+
+@dataclass(frozen=True)
+class AcceptRisks:
+    """ClusterUpdateAcceptRisks at work (TechPreviewNoUpgrade): the risk names the admin accepted
+    in spec.desiredUpdate.acceptRisks, and status.conditionalUpdateRisks as last published."""
+
+    accepted: frozenset[str] = frozenset()
+    published: tuple[Mapping[str, Any], ...] = ()
 
 
 class Recommendations(NamedTuple):
@@ -51,6 +57,8 @@ class Recommendations(NamedTuple):
 
     available: list[dict[str, Any]] | None
     conditional: list[dict[str, Any]]
+    # status.conditionalUpdateRisks; only with ClusterUpdateAcceptRisks.
+    risks: tuple[dict[str, Any], ...] = ()
 
 
 def release_url(version: str) -> str:
@@ -143,64 +151,48 @@ class UpdateGraph:
         *,
         now: str,
         previous: Sequence[Mapping[str, Any]] = (),
+        accept_risks: AcceptRisks | None = None,
     ) -> Recommendations:
         """availableUpdates and conditionalUpdates as the CVO publishes them for this cluster.
 
         Recommended conditional updates are listed in both, as the CVO does. `previous` is the
-        stored conditionalUpdates, whose lastTransitionTimes survive while a status holds.
+        stored conditionalUpdates, whose lastTransitionTimes survive while a status holds. With
+        `accept_risks` (ClusterUpdateAcceptRisks) accepted risks count as not applying, each
+        conditional update names its risks (riskNames) and every risk carries its Applies
+        condition, also listed once in status.conditionalUpdateRisks.
         """
+        accepted = accept_risks.accepted if accept_risks is not None else frozenset()
         available: list[dict[str, Any]] = []
-        conditional: list[dict[str, Any]] = []
+        conditional: list[tuple[dict[str, Any], tuple[Risk, ...]]] = []
         for release, risks in self.edges(version, channel):
             if not risks:
                 available.append(release.as_status())
                 continue
-            condition = recommended_condition(risks, facts)
+            condition = recommended_condition(risks, facts, accepted)
             old = _previous_recommended(previous, release.version)
             keep = old is not None and old.get("status") == condition["status"]
             condition["lastTransitionTime"] = old["lastTransitionTime"] if keep and old else now
-            conditional.append(
-                {
-                    "conditions": [dict(sorted(condition.items()))],
-                    "release": release.as_status(),
-                    "risks": [risk.as_status() for risk in risks],
-                }
-            )
+            conditions = [dict(sorted(condition.items()))]
+            conditional.append(({"conditions": conditions, "release": release.as_status()}, risks))
             if condition["status"] == "True":
                 available.append(release.as_status())
-        return Recommendations(available or None, conditional)
+        if accept_risks is None:
+            plain = [e | {"risks": [r.as_status() for r in risks]} for e, risks in conditional]
+            return Recommendations(available or None, plain)
+        every = {risk.name: risk for _, risks in conditional for risk in risks}
+        applies = risk_conditions(every.values(), facts, now=now, previous=accept_risks.published)
 
+        def rendered(risk: Risk) -> dict[str, Any]:
+            # A copy each time: the same risk appears under several updates.
+            conditions = [dict(applies[risk.name])]
+            return dict(sorted((risk.as_status() | {"conditions": conditions}).items()))
 
-def recommended_condition(risks: Sequence[Risk], facts: ClusterFacts) -> dict[str, Any]:
-    """The Recommended condition: False beats Unknown beats True; several reasons merge."""
-    status, reasons, messages = "True", [], []
-    for risk in risks:
-        exposure = facts.exposure(risk)
-        if exposure is None:
-            status = "False" if status == "False" else "Unknown"
-            reasons.append("EvaluationFailed")
-            messages.append(
-                f"Exposure to {risk.name} is unknown due to an evaluation failure: "
-                f"{facts.failures[risk.name]}\n{risk.message} {risk.url}"
-            )
-        elif exposure:
-            status = "False"
-            reasons.append(risk.name if _REASON.match(risk.name) else _EXPOSED_REASON)
-            messages.append(f"{risk.message} {risk.url}")
-    if not reasons:
-        return {
-            "message": NOT_EXPOSED_MESSAGE,
-            "reason": "AsExpected",
-            "status": "True",
-            "type": RECOMMENDED,
-        }
-    reason = reasons[0] if len(set(reasons)) == 1 else "MultipleReasons"
-    return {
-        "message": "\n\n".join(messages),
-        "reason": reason,
-        "status": status,
-        "type": RECOMMENDED,
-    }
+        named = [
+            entry | {"riskNames": [r.name for r in risks], "risks": [rendered(r) for r in risks]}
+            for entry, risks in conditional
+        ]
+        listed = tuple(rendered(every[name]) for name in sorted(every))
+        return Recommendations(available or None, named, listed)
 
 
 def _previous_recommended(

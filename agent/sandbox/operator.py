@@ -7,14 +7,16 @@ Pure: no clock, no I/O; the Partial entry's startedTime drives progress, so repl
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from agent.sandbox.graph import Recommendations, Release, UpdateGraph
+from agent.sandbox.crd_schema import FeatureSet
+from agent.sandbox.graph import AcceptRisks, Recommendations, UpdateGraph
 from agent.sandbox.operator_knobs import ScenarioKnobs, UpgradeableBlock
+from agent.sandbox.operator_payload import Invalid, Payload, Refusal, load
 from agent.sandbox.operator_preconditions import (
     check_giant_hop,
     check_recommended,
@@ -56,18 +58,6 @@ RELEASE_ACCEPTED = "ReleaseAccepted"
 
 
 @dataclass(frozen=True, slots=True)
-class _Target:
-    release: Release
-    force: bool
-
-
-@dataclass(frozen=True, slots=True)
-class _Refusal:
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
 class _Retrieved:
     """The RetrievedUpdates condition and what came with it."""
 
@@ -79,13 +69,27 @@ class _Retrieved:
 
 class OperatorSimulator:
     def __init__(
-        self, graph: UpdateGraph, *, knobs: ScenarioKnobs | None = None, time_scale: float = 1.0
+        self,
+        graph: UpdateGraph,
+        *,
+        knobs: ScenarioKnobs | None = None,
+        time_scale: float = 1.0,
+        feature_set: FeatureSet = "Default",
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
         self.graph = graph
         self.knobs = knobs or ScenarioKnobs()
         self.time_scale = time_scale
+        # The cluster's feature set, as the operator reads it from the cluster; the sandbox's
+        # operator loop sets it from the API server's.
+        self.feature_set: FeatureSet = feature_set
+
+    @property
+    def accepts_risks(self) -> bool:
+        """ClusterUpdateAcceptRisks is enabled: TechPreviewNoUpgrade, whose CRD carries
+        spec.desiredUpdate.acceptRisks and status.conditionalUpdateRisks."""
+        return self.feature_set == "TechPreviewNoUpgrade"
 
     def reconcile(self, obj: Mapping[str, Any], now: datetime) -> dict[str, Any] | None:
         """The complete new status, or None when the stored one is already right."""
@@ -120,10 +124,11 @@ class OperatorSimulator:
         previous = list(status.get("conditionalUpdates") or ())
 
         self._finish_due_update(history, now)
-        retrieved = self._retrieve(spec, str(desired["version"]), stamp, previous)
+        retrieved = self._retrieve(spec, status, str(desired["version"]), stamp, previous)
         set_upgradeable(conditions, upgradeable_checks(spec, history, self.knobs), stamp)
         if self._take_target(spec, status, conditions, retrieved, stamp):
-            retrieved = self._retrieve(spec, str(status["desired"]["version"]), stamp, previous)
+            version = str(status["desired"]["version"])
+            retrieved = self._retrieve(spec, status, version, stamp, previous)
 
         conditions.set(
             "RetrievedUpdates", retrieved.status, stamp, retrieved.reason, retrieved.message
@@ -140,6 +145,9 @@ class OperatorSimulator:
         status["conditionalUpdates"] = retrieved.recommendations.conditional
         if not status["conditionalUpdates"]:
             del status["conditionalUpdates"]
+        status["conditionalUpdateRisks"] = list(retrieved.recommendations.risks)
+        if not status["conditionalUpdateRisks"]:
+            del status["conditionalUpdateRisks"]
         status["conditions"] = conditions.as_list()
         generation = (obj.get("metadata") or {}).get("generation")
         if generation is not None:
@@ -167,11 +175,13 @@ class OperatorSimulator:
     def _retrieve(
         self,
         spec: Mapping[str, Any],
+        status: Mapping[str, Any],
         version: str,
         stamp: str,
         previous: list[dict[str, Any]],
     ) -> _Retrieved:
-        """What the update service would answer for the version being reconciled."""
+        """What the update service would answer for the version being reconciled, judged with
+        the cluster's facts (and, with ClusterUpdateAcceptRisks, the risks accepted in spec)."""
         none = Recommendations(None, [])
         channel = str(spec.get("channel") or "")
         if not channel:
@@ -188,8 +198,20 @@ class OperatorSimulator:
                 f'{version} not found in the "{channel}" channel',
                 none,
             )
+        accept_risks = None
+        if self.accepts_risks:
+            named = ((spec.get("desiredUpdate") or {}).get("acceptRisks")) or ()
+            accept_risks = AcceptRisks(
+                frozenset(str(risk.get("name")) for risk in named),
+                tuple(status.get("conditionalUpdateRisks") or ()),
+            )
         found = self.graph.recommend(
-            version, channel, self.knobs.facts, now=stamp, previous=previous
+            version,
+            channel,
+            self.knobs.facts,
+            now=stamp,
+            previous=previous,
+            accept_risks=accept_risks,
         )
         return _Retrieved("True", "", "", found)
 
@@ -201,12 +223,14 @@ class OperatorSimulator:
         retrieved: _Retrieved,
         stamp: str,
     ) -> bool:
-        """Acts on spec.desiredUpdate; True when a new update was started."""
+        """Acts on spec.desiredUpdate as the sync worker does: load the payload, run the
+        preconditions, and start the update; True when it started one."""
         desired = status["desired"]
-        pending = self._pending(spec, status, retrieved.recommendations)
-        if isinstance(pending, _Refusal) and pending.reason == INVALID_REASON:
+        available = retrieved.recommendations.available
+        pending = load(spec, status, available, self.graph, self.knobs)
+        if isinstance(pending, Invalid):
             # The CVO ignores an invalid desiredUpdate and keeps reconciling what it has.
-            conditions.set(INVALID, "True", stamp, pending.reason, pending.message)
+            conditions.set(INVALID, "True", stamp, INVALID_REASON, pending.message)
             pending = None
         else:
             conditions.remove(INVALID)
@@ -214,7 +238,7 @@ class OperatorSimulator:
             loaded = payload_loaded_message(desired["version"], desired["image"])
             conditions.set(RELEASE_ACCEPTED, "True", stamp, "PayloadLoaded", loaded)
             return False
-        if isinstance(pending, _Refusal):
+        if isinstance(pending, Refusal):
             conditions.set(RELEASE_ACCEPTED, "False", stamp, pending.reason, pending.message)
             return False
         release = pending.release
@@ -222,43 +246,21 @@ class OperatorSimulator:
         if refused:
             detail = (
                 f'Preconditions failed for payload loaded version="{release.version}" '
-                f'image="{release.image}": {message}'
+                f'image="{pending.image}": {message}'
             )
             conditions.set(RELEASE_ACCEPTED, "False", stamp, "PreconditionChecks", detail)
             return False
-        start_entry(status["history"], release.version, release.image, stamp, message)
+        # acceptedRisks: the forced-past signature failure, then the precondition warnings.
+        risks = "\n".join(text for text in (pending.unverified, message) if text)
+        history = status["history"]
+        start_entry(
+            history, release.version, pending.image, stamp, risks, verified=pending.verified
+        )
         status["desired"] = release.as_status()
-        status["versionHash"] = version_hash(release.image)
-        loaded = payload_loaded_message(release.version, release.image)
+        status["versionHash"] = version_hash(pending.image)
+        loaded = payload_loaded_message(release.version, pending.image)
         conditions.set(RELEASE_ACCEPTED, "True", stamp, "PayloadLoaded", loaded)
         return True
-
-    def _pending(
-        self, spec: Mapping[str, Any], status: Mapping[str, Any], recommendations: Recommendations
-    ) -> _Target | _Refusal | None:
-        """The requested release when it differs from the one being reconciled."""
-        update = spec.get("desiredUpdate") or {}
-        image, version = str(update.get("image") or ""), str(update.get("version") or "")
-        desired = status["desired"]
-        if image:
-            if image == desired.get("image"):
-                return None
-        elif not version or version == desired.get("version"):
-            return None
-        else:
-            found = _image_for(version, status.get("history") or (), recommendations)
-            if found is None:
-                return _Refusal(
-                    INVALID_REASON,
-                    "The cluster version is invalid: spec.desiredUpdate.version: Invalid value: "
-                    f'"{version}": when image is empty the update must be a previous version or '
-                    "an available update",
-                )
-            image = found
-        release = self.graph.release_by_image(image)
-        if release is None:
-            return _Refusal("RetrievePayload", _retrieve_failed(version, image))
-        return _Target(release, bool(update.get("force")))
 
     def _preconditions(
         self,
@@ -266,17 +268,14 @@ class OperatorSimulator:
         status: Mapping[str, Any],
         conditions: Conditions,
         retrieved: _Retrieved,
-        target: _Target,
+        target: Payload,
     ) -> tuple[bool, str | None]:
         desired = status["desired"]
         current, wanted = parse_version(desired["version"]), parse_version(target.release.version)
         failures = []
-        rollback = False
         if current is not None and wanted is not None:
-            refused_rollback = check_rollback(current, wanted, desired["image"], status["history"])
-            rollback = wanted < current and refused_rollback is None
             failures += [
-                refused_rollback,
+                check_rollback(current, wanted, desired["image"], status["history"]),
                 check_giant_hop(current, wanted),
                 check_upgradeable(current, wanted, conditions, spec),
             ]
@@ -287,9 +286,7 @@ class OperatorSimulator:
                 retrieved.recommendations,
                 retrieved={"status": retrieved.status, "reason": retrieved.reason},
                 spec=spec,
-                # Update services never offer the way back, so the one permitted rollback only
-                # warns, as every unrecommended target does in the real operator.
-                blocking=self.knobs.block_not_recommended and not rollback,
+                block_conditional=self.accepts_risks and self.knobs.block_unaccepted_risks,
             )
         )
         return summarize([f for f in failures if f is not None], target.force)
@@ -328,32 +325,6 @@ class OperatorSimulator:
             conditions.set("Progressing", "True", started, reason, message)
         done = f"Done applying {last_completed_version(history) or version}"
         conditions.set("Available", "True", stamp, message=done)
-
-
-def _image_for(
-    version: str, history: Iterable[Mapping[str, Any]], recommendations: Recommendations
-) -> str | None:
-    """A version-only desiredUpdate resolves through the updates on offer or the history."""
-    offered = [
-        *(recommendations.available or ()),
-        *(c["release"] for c in recommendations.conditional),
-    ]
-    for release in [*offered, *history]:
-        if release.get("version") == version and release.get("image"):
-            return str(release["image"])
-    return None
-
-
-def _retrieve_failed(version: str, image: str) -> str:
-    if "@sha256:" in image:
-        digest = image.split("@", 1)[1]
-        detail = f"unable to verify {digest} against keyrings: verifier-public-key-redhat"
-    else:
-        detail = "release images that are not accessed via digest cannot be verified"
-    return (
-        f'Retrieving payload failed version="{version}" image="{image}" '
-        f"failure=The update cannot be verified: {detail}"
-    )
 
 
 def _remote_failed(spec: Mapping[str, Any], version: str) -> str:

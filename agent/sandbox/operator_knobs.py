@@ -1,5 +1,6 @@
 """The knobs a sandbox scenario turns on the simulated cluster: failures, slowness, an unreachable
-update service, PromQL facts and an Upgradeable=False block; read from scenario YAML.
+update service, PromQL facts, an Upgradeable=False block, releases whose signatures cannot be
+verified, and the accept-risks block; read from scenario YAML.
 
 Pure values; from_mapping refuses unknown keys so that a misspelt knob is not silently ignored.
 """
@@ -50,9 +51,14 @@ class ScenarioKnobs:
     update_service_unreachable: bool = False
     facts: ClusterFacts = field(default_factory=ClusterFacts)
     upgradeable_false: UpgradeableBlock | None = None
-    # The current CVO only warns (acceptedRisks) when a target is not recommended; by default
-    # the sandbox refuses it unless forced, so that agents must handle that refusal.
-    block_not_recommended: bool = True
+    # Releases whose signature the operator cannot verify: refused (RetrievePayload) unless
+    # forced, and then taken with verified: false.
+    unverified_releases: tuple[str, ...] = ()
+    # ClusterUpdateAcceptRisks as the API documents it (TechPreviewNoUpgrade clusters only): a
+    # conditional update whose applying risks are not all named in
+    # spec.desiredUpdate.acceptRisks is refused unless forced. The CVO source read so far only
+    # warns, as it does for every target that is not recommended.
+    block_unaccepted_risks: bool = False
 
     def fails(self, version: str) -> bool:
         return self.failing_update and (not self.failing_targets or version in self.failing_targets)
@@ -76,7 +82,8 @@ class ScenarioKnobs:
                 {str(k): str(v) for k, v in (data.get("factFailures") or {}).items()},
             ),
             upgradeable_false=_block(block) if block else None,
-            block_not_recommended=bool(data.get("blockNotRecommended", True)),
+            unverified_releases=tuple(str(v) for v in data.get("unverifiedReleases") or ()),
+            block_unaccepted_risks=bool(data.get("blockUnacceptedRisks", False)),
         )
 
 
@@ -89,7 +96,8 @@ _KEYS = {
     "facts",
     "factFailures",
     "upgradeableFalse",
-    "blockNotRecommended",
+    "unverifiedReleases",
+    "blockUnacceptedRisks",
 }
 
 

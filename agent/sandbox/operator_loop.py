@@ -47,6 +47,8 @@ async def run_operator(store: Store, api: Api, simulator: OperatorSimulator) -> 
 
 def reconcile_once(store: Store, api: Api, simulator: OperatorSimulator) -> datetime | None:
     """Write the status the operator would have by now; return when it next changes."""
+    # The operator learns the cluster's feature set from the cluster: here, the API server's.
+    simulator.feature_set = api.feature_set
     live = store.get(api.key(CLUSTER_VERSIONS, "", "version"))
     if live is None:
         return None

@@ -1,6 +1,8 @@
 """The cluster-version operator's Upgradeable conditions and its update preconditions (Rollback,
 GiantHop, Upgradeable, RecommendedUpdate), worded and summarised as the operator does.
 
+Sources: openshift/cluster-version-operator pkg/payload/precondition/precondition.go (Summarize)
+and pkg/payload/precondition/clusterversion/{rollback,gianthop,upgradeable,recommendedupdate}.go.
 Pure: status dicts and knobs in, conditions and verdicts out.
 """
 
@@ -35,7 +37,8 @@ class Check:
 
 @dataclass(frozen=True, slots=True)
 class Failure:
-    """One failed precondition; blocking ones refuse the update unless it is forced."""
+    """One failed precondition; blocking ones refuse the update unless it is forced, the others
+    (the operator's NonBlockingWarning) are only recorded in the history's acceptedRisks."""
 
     name: str
     reason: str
@@ -171,8 +174,11 @@ def check_recommended(
     *,
     retrieved: Mapping[str, Any],
     spec: Mapping[str, Any],
-    blocking: bool,
+    block_conditional: bool = False,
 ) -> Failure | None:
+    """Whether the target is recommended. The operator only ever warns; `block_conditional`
+    turns a conditional update that is not recommended into a blocking failure, as the accept-risks
+    API documents (TechPreviewNoUpgrade)."""
     name = "ClusterVersionRecommendedUpdate"
     if any(update["version"] == target for update in recommendations.available or ()):
         return None
@@ -191,14 +197,14 @@ def check_recommended(
                 f"Update from {current} to {target} is Recommended={recommended['status']}: "
                 f"{recommended['reason']}: {recommended['message']}"
             )
-        return Failure(name, str(recommended["reason"]), text, blocking)
+        return Failure(name, str(recommended["reason"]), text, block_conditional)
     if not spec.get("channel"):
         return Failure(
             name,
             "NoChannel",
             "Configured channel is unset, so the recommended status of updating from "
             f"{current} to {target} is unknown.",
-            blocking,
+            blocking=False,
         )
     state = f"RetrievedUpdates={retrieved.get('status')} ({retrieved.get('reason', '')})"
     if retrieved.get("status") == "True":
@@ -210,11 +216,12 @@ def check_recommended(
         text = (
             f"{state}, so the recommended status of updating from {current} to {target} is unknown."
         )
-    return Failure(name, "UnknownUpdate", text, blocking)
+    return Failure(name, "UnknownUpdate", text, blocking=False)
 
 
 def summarize(failures: Sequence[Failure], force: bool) -> tuple[bool, str | None]:
-    """(refused, message): the message is ReleaseAccepted's detail when refused and the history
+    """(refused, message): any blocking failure refuses the update unless it is forced; warnings
+    never do. The message is ReleaseAccepted's detail when refused and (part of) the history
     entry's acceptedRisks when not."""
     if not failures:
         return False, None

@@ -128,7 +128,13 @@ def last_completed_version(history: Iterable[Mapping[str, Any]]) -> str:
 
 
 def start_entry(
-    history: list[dict[str, Any]], version: str, image: str, at: str, accepted_risks: str | None
+    history: list[dict[str, Any]],
+    version: str,
+    image: str,
+    at: str,
+    accepted_risks: str | None,
+    *,
+    verified: bool = True,
 ) -> None:
     """A new Partial entry at the front; an unfinished one before it is closed at `at`."""
     current = in_flight(history)
@@ -142,7 +148,7 @@ def start_entry(
         "image": image,
         "startedTime": at,
         "state": PARTIAL,
-        "verified": True,
+        "verified": verified,
         "version": version,
     }
     history.insert(0, entry)

@@ -1,5 +1,6 @@
-"""The sandbox's ready-made clusters: scenarios/*.yaml, each a description, the knobs of the
-operator simulator, and a full ClusterVersion in the shape of a real one.
+"""The sandbox's ready-made clusters: scenarios/*.yaml, each a description, the feature set the
+cluster runs, the knobs of the operator simulator, and a full ClusterVersion in the shape of a
+real one.
 
 Pure apart from reading those files (shipped as package data of agent.sandbox).
 """
@@ -14,6 +15,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.constructor import SafeConstructor
 
+from agent.sandbox.crd_schema import FEATURE_SETS, FeatureSet
 from agent.sandbox.operator_knobs import ScenarioKnobs
 
 __all__ = ["Scenario", "load_scenario", "scenario_names"]
@@ -26,6 +28,8 @@ class Scenario:
     name: str
     description: str
     knobs: ScenarioKnobs
+    # The feature set to serve the scenario with (SandboxOptions.feature_set).
+    feature_set: FeatureSet
     # A fresh object on every load_scenario call; callers may keep and mutate it.
     cluster_version: dict[str, Any]
 
@@ -59,9 +63,18 @@ def load_scenario(name: str) -> Scenario:
     doc = yaml.load(_directory().joinpath(name + _SUFFIX).read_text(encoding="utf-8"))
     if not isinstance(doc, dict) or not isinstance(doc.get("clusterVersion"), dict):
         raise ValueError(f"scenario {name!r} has no clusterVersion mapping")
+    feature_set = _feature_set(doc.get("featureSet", "Default"))
     return Scenario(
         name=name,
         description=str(doc.get("description", "")).strip(),
         knobs=ScenarioKnobs.from_mapping(doc.get("knobs")),
+        feature_set=feature_set,
         cluster_version=doc["clusterVersion"],
     )
+
+
+def _feature_set(value: object) -> FeatureSet:
+    for known in FEATURE_SETS:
+        if value == known:
+            return known
+    raise ValueError(f"unknown featureSet {value!r}; known: {', '.join(FEATURE_SETS)}")
