@@ -22,6 +22,7 @@ from agent.sandbox.resources import ResourceType
 from agent.sandbox.routing import Target
 from agent.sandbox.statuses import ApiError
 from agent.sandbox.store import JsonObject, ObjectKey, Store
+from agent.sandbox.typemodel import TypeNode, object_type, prune_undeclared, with_zero_fields
 
 APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
@@ -93,6 +94,8 @@ class Api:
     def create(self, target: Target, body: Any, options: WriteOptions) -> WriteResult:
         rt, namespace = target.resource, target.namespace
         obj = self._checked_body(rt, namespace, body, name="", default_type=True)
+        # Decoding comes first: a strict field-validation 400 precedes even AlreadyExists.
+        obj, warnings = self._pruned(rt, obj, options)
         name = obj["metadata"].get("name") or ""
         if not name and obj["metadata"].get("generateName"):
             name = obj["metadata"]["generateName"] + uuid.uuid4().hex[:5]
@@ -104,10 +107,10 @@ class Api:
         obj["metadata"].pop("managedFields", None)
         if rt.status_subresource:
             obj.pop("status", None)
-        obj, warnings = self._admit(rt, obj, None, "", options)
+        obj, _ = self._admit(rt, obj, None, "", options, pruned=True)
         self._stamp_new(rt, obj, namespace)
         managed = fieldmanager.update(
-            None, obj, [], options.manager, now=self.clock(), list_types=rt.list_types
+            None, obj, [], options.manager, now=self.clock(), types=self._types(rt)
         )
         obj["metadata"]["managedFields"] = fieldmanager.managed_fields_to_json(managed)
         return self._store(dataclasses.replace(target, name=name), None, obj, options, warnings)
@@ -189,7 +192,7 @@ class Api:
                 force=options.force,
                 subresource=subresource,
                 now=self.clock(),
-                list_types=rt.list_types,
+                types=self._types(rt),
                 reset_fields=self._reset_fields(rt, subresource),
             )
         except fieldmanager.ApplyConflictError as exc:
@@ -233,7 +236,7 @@ class Api:
             options.manager,
             operation_subresource=subresource,
             now=self.clock(),
-            list_types=rt.list_types,
+            types=self._types(rt),
             reset_fields=self._reset_fields(rt, subresource),
         )
         new["metadata"]["managedFields"] = fieldmanager.managed_fields_to_json(managed)
@@ -247,11 +250,16 @@ class Api:
         options: WriteOptions,
         warnings: tuple[str, ...],
     ) -> WriteResult:
+        rt = target.resource
+        if not rt.validated_by_schema:
+            # A built-in object is stored as its Go value: a non-pointer struct and a field
+            # without omitempty are there even when the request left them out.
+            new = with_zero_fields(new, self._types(rt))
         if old is not None and _same_ignoring_times(old, new):
             return WriteResult(old, False, warnings)  # a no-op write stores nothing
         if options.dry_run:
             return WriteResult(new, old is None, warnings)
-        key = self.key(target.resource, target.namespace, target.name)
+        key = self.key(rt, target.namespace, target.name)
         stored = self.store.put(key, new)
         return WriteResult(stored, old is None, warnings)
 
@@ -295,10 +303,16 @@ class Api:
     def _pruned(
         self, rt: ResourceType, obj: JsonObject, options: WriteOptions
     ) -> tuple[JsonObject, tuple[str, ...]]:
-        if not rt.validated_by_schema:
-            return obj, ()
-        pruned, unknown = admission.prune(obj, cluster_version_schema(self.feature_set))
-        verdict = admission.field_validation(options.field_validation or "", unknown)  # type: ignore[arg-type]
+        if rt.validated_by_schema:
+            pruned, unknown = admission.prune(obj, cluster_version_schema(self.feature_set))
+        else:  # a built-in kind: decoding into its Go type drops what the type does not declare
+            pruned, unknown = prune_undeclared(obj, self._types(rt))
+        verdict = admission.field_validation(
+            options.field_validation or "",  # type: ignore[arg-type]
+            unknown,
+            kind=rt.kind,
+            version=rt.version,
+        )
         if verdict.status is not None:
             raise ApiError(verdict.status)
         return pruned, verdict.warnings
@@ -359,6 +373,9 @@ class Api:
             if subresource != "status" and new.get("spec") != old.get("spec"):
                 generation += 1
             after["generation"] = generation
+
+    def _types(self, rt: ResourceType) -> TypeNode:
+        return object_type(rt.kind, self.feature_set)
 
     @staticmethod
     def _reset_fields(rt: ResourceType, subresource: str) -> FieldSet:
