@@ -15,6 +15,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent.sandbox import admission, fieldmanager, statuses
+from agent.sandbox import field_errors as fe
+from agent.sandbox.apply_patch import (
+    AppliedBody,
+    check_kind,
+    decode_apply_body,
+    repeated_key_warnings,
+    typed_patch_failure,
+)
 from agent.sandbox.crd_schema import FeatureSet, cluster_version_schema
 from agent.sandbox.fieldsets import EMPTY, FieldSet
 from agent.sandbox.patching import PatchError, json_patch, merge_patch
@@ -167,15 +175,17 @@ class Api:
             target.subresource,
         )
         if not options.manager:
-            raise ApiError(
-                statuses.status(
-                    422,
-                    "Invalid",
-                    'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
-                    "is required for apply patch",
-                )
-            )
-        config = self._checked_body(rt, namespace, body, name=name)
+            cause = fe.required("fieldManager", "is required for apply patch")
+            raise ApiError(admission.invalid_status("PatchOptions.meta.k8s.io", "", [cause]))
+        # The field manager's order: decode the YAML, check the kind, build the typed patch
+        # (undeclared fields and wrong types fail here, before anything merges or prunes).
+        applied = decode_apply_body(body) if isinstance(body, str | bytes) else AppliedBody(body)
+        config = check_kind(applied.object, rt.api_version, rt.kind)
+        types = self._types(rt)
+        failure = typed_patch_failure(config, types)
+        if failure is not None:
+            raise failure
+        config = self._checked_body(rt, namespace, config, name=name)
         config, warnings = self._pruned(rt, config, options)
         live = self.store.get(self.key(rt, namespace, name))
         if live is None and subresource:
@@ -192,14 +202,14 @@ class Api:
                 force=options.force,
                 subresource=subresource,
                 now=self.clock(),
-                types=self._types(rt),
+                types=types,
                 reset_fields=self._reset_fields(rt, subresource),
             )
         except fieldmanager.ApplyConflictError as exc:
-            details = {"name": name, "kind": rt.plural, "causes": exc.causes()}
-            if rt.group:
-                details["group"] = rt.group
+            # The field manager's conflict error names only the fields, not the object.
+            details = {"causes": exc.causes()}
             raise ApiError(statuses.status(409, "Conflict", exc.message, details)) from exc
+        warnings += repeated_key_warnings(applied, options.field_validation)
         new = result.object
         if live is None:
             if rt.status_subresource:
