@@ -304,6 +304,87 @@ async def test_an_apply_without_a_field_manager_is_invalid_patch_options(http: H
         assert (reply.status, reply.body) == (422, expected)
 
 
+# --- the resourceVersion precondition -------------------------------------------------------
+
+
+def modified(resource: str, name: str, group: str = "") -> dict[str, Any]:
+    qualified = f"{resource}.{group}" if group else resource
+    message = (
+        f'Operation cannot be fulfilled on {qualified} "{name}": the object has been modified; '
+        "please apply your changes to the latest version and try again"
+    )
+    details = {"name": name, "kind": resource} | ({"group": group} if group else {})
+    return status_body(409, "Conflict", message, **details)
+
+
+async def test_an_apply_with_a_stale_resource_version_is_a_conflict(http: Http) -> None:
+    # Recorded: step apply-stale-resourceversion.
+    before = await owned_by_cvsync(http)
+    body = cluster_version(channel="fast-4.16")
+    body["metadata"]["resourceVersion"] = "1"
+    reply = await http.apply(body)
+    assert (reply.status, reply.body) == (
+        409,
+        modified("clusterversions", "version", "config.openshift.io"),
+    )
+    assert await unchanged(http, before)
+
+
+async def test_a_patch_carrying_a_stale_resource_version_is_a_conflict(http: Http) -> None:
+    # k8s.io/apiserver registry Store.Update: the precondition holds whatever the verb.
+    before = await owned_by_cvsync(http)
+    patch = {"metadata": {"resourceVersion": "1"}, "spec": {"channel": "eus-4.16"}}
+    reply = await http.call("PATCH", CV, patch, MERGE)
+    assert (reply.status, reply.body) == (
+        409,
+        modified("clusterversions", "version", "config.openshift.io"),
+    )
+    assert await unchanged(http, before)
+
+
+async def test_a_write_without_a_resource_version_is_refused_unless_the_kind_allows_it(
+    http: Http,
+) -> None:
+    # Recorded: step lease-update-no-rv (the resource, not the kind, names the object; the
+    # 0 is bare). Store.Update refuses that unless the strategy's AllowUnconditionalUpdate:
+    # false for leases and custom resources, true for events (pkg/registry/core/event).
+    lease = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": "cvsync", "namespace": "cvsync"},
+        "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15},
+    }
+    assert (await http.call("POST", LEASES, lease)).status == 201
+    reply = await http.call("PUT", f"{LEASES}/cvsync", lease)
+    message = "Invalid value: 0: must be specified for an update"
+    cause = {"reason": "FieldValueInvalid", "message": message, "field": "metadata.resourceVersion"}
+    assert (reply.status, reply.body) == (
+        422,
+        status_body(
+            422,
+            "Invalid",
+            f'leases.coordination.k8s.io "cvsync" is invalid: metadata.resourceVersion: {message}',
+            name="cvsync",
+            group="coordination.k8s.io",
+            kind="leases",
+            causes=[cause],
+        ),
+    )
+    removed = await http.call(
+        "PATCH", CV, [{"op": "remove", "path": "/metadata/resourceVersion"}], JSON_PATCH
+    )
+    assert removed.status == 422
+    assert removed.body["message"].startswith(
+        'clusterversions.config.openshift.io "version" is invalid: metadata.resourceVersion'
+    )
+    event = await http.call("POST", EVENTS, EVENT)
+    assert event.status == 201
+    unconditional = {**event.body, "count": 2}
+    del unconditional["metadata"]["resourceVersion"]
+    updated = await http.call("PUT", f"{EVENTS}/version.fixed1", unconditional)
+    assert (updated.status, updated.body["count"]) == (200, 2)
+
+
 # --- built-in kinds: the "." of an Update and the fields a Go value always has --------------
 
 EVENT = {

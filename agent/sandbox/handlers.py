@@ -127,13 +127,7 @@ class Api:
         rt, namespace, name = target.resource, target.namespace, target.name
         old = self.get(rt, namespace, name)
         new = self._checked_body(rt, namespace, body, name=name, default_type=True)
-        requested = new["metadata"].get("resourceVersion")
-        if not requested:
-            raise _meta_invalid(
-                rt, name, "metadata.resourceVersion", "must be specified for an update", "0x0"
-            )
-        if requested != old["metadata"]["resourceVersion"]:
-            raise statuses.conflict(rt, name)
+        _check_resource_version(rt, name, new, old)
         return self._update(target, old, new, options)
 
     def patch(
@@ -153,9 +147,7 @@ class Api:
             raise ApiError(statuses.status(422, "Invalid", str(exc))) from exc
         if not isinstance(new, dict):
             raise statuses.bad_request("the patch must leave an object")
-        requested = (new.get("metadata") or {}).get("resourceVersion")
-        if requested and requested != old["metadata"]["resourceVersion"]:
-            raise statuses.conflict(rt, name)
+        _check_resource_version(rt, name, new, old)
         return self._update(target, old, new, options)
 
     def delete(self, rt: ResourceType, namespace: str, name: str, dry_run: bool) -> JsonObject:
@@ -216,6 +208,7 @@ class Api:
                 new.pop("status", None)
             self._stamp_new(rt, new, namespace)
         else:
+            _check_resource_version(rt, name, new, live)
             self._keep_server_metadata(rt, live, new, subresource)
         new, _ = self._admit(rt, new, live, subresource, options, pruned=True)
         return self._store(target, live, new, options, warnings)
@@ -404,22 +397,22 @@ def _same_ignoring_times(old: JsonObject, new: JsonObject) -> bool:
     return without_times(old) == without_times(new)
 
 
-def _meta_invalid(
-    rt: ResourceType, name: str, field: str, detail: str, value: str | None = None
-) -> ApiError:
-    if value is None:
-        message = f"{field}: Required value: {detail}"
-        reason = "FieldValueRequired"
-    else:
-        message = f"{field}: Invalid value: {value}: {detail}"
-        reason = "FieldValueInvalid"
-    details: dict[str, Any] = {
-        "name": name,
-        "kind": rt.kind,
-        "causes": [{"reason": reason, "message": message.split(": ", 1)[1], "field": field}],
-    }
-    if rt.group:
-        details["group"] = rt.group
-    return ApiError(
-        statuses.status(422, "Invalid", f'{rt.kind_group} "{name}" is invalid: {message}', details)
-    )
+def _check_resource_version(rt: ResourceType, name: str, new: JsonObject, live: JsonObject) -> None:
+    """The storage's precondition on every update, whatever the verb (PUT, a patch, an apply):
+    the written object's resourceVersion must be the stored one's. Without one, a kind whose
+    strategy allows unconditional updates writes over the latest; any other refuses."""
+    requested = (new.get("metadata") or {}).get("resourceVersion")
+    if not requested:
+        if rt.unconditional_update:
+            return
+        # The registry names the resource here, not the kind: `leases.coordination.k8s.io`.
+        cause = fe.invalid("metadata.resourceVersion", 0, "must be specified for an update")
+        raise ApiError(admission.invalid_status(rt.qualified_plural, name, [cause]))
+    if requested != live["metadata"]["resourceVersion"]:
+        raise statuses.conflict(rt, name)
+
+
+def _meta_invalid(rt: ResourceType, name: str, field: str, detail: str) -> ApiError:
+    """A required metadata field missing from a create, named by kind as validation does."""
+    cause = fe.required(field, detail)
+    return ApiError(admission.invalid_status(rt.kind_group, name, [cause]))

@@ -26,6 +26,9 @@ class ResourceType:
     status_subresource: bool = False
     tracks_generation: bool = False
     validated_by_schema: bool = False
+    # Whether a write without metadata.resourceVersion is applied to the latest object
+    # (the registry strategy's AllowUnconditionalUpdate); otherwise it is refused.
+    unconditional_update: bool = False
 
     @property
     def api_version(self) -> str:
@@ -77,6 +80,7 @@ EVENTS = ResourceType(
     namespaced=True,
     verbs=_ALL_VERBS,
     short_names=("ev",),
+    unconditional_update=True,
 )
 NAMESPACES = ResourceType(
     group="",
@@ -87,6 +91,7 @@ NAMESPACES = ResourceType(
     namespaced=False,
     verbs=_READ,
     short_names=("ns",),
+    unconditional_update=True,
 )
 
 RESOURCE_TYPES = (CLUSTER_VERSIONS, LEASES, EVENTS, NAMESPACES)
