@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from agent.sandbox.fieldmanager import (
-    CLUSTERVERSION_LIST_TYPES,
+    CLUSTER_VERSION,
     ApplyConflictError,
     Conflict,
     ManagedFieldsEntry,
@@ -38,6 +38,7 @@ from agent.sandbox.fieldsets import (
     key_element,
     value_element,
 )
+from agent.sandbox.typemodel import EVENT, LEASE, NAMESPACE
 
 API = "config.openshift.io/v1"
 T0, T1, T2 = "2025-08-19T18:46:31Z", "2025-08-19T19:32:58Z", "2025-08-19T21:36:53Z"
@@ -561,9 +562,73 @@ def test_managed_fields_entries_the_server_would_refuse_are_rejected(
 
 def test_field_set_owns_list_items_whole_but_structs_only_through_their_leaves() -> None:
     spec = {"desiredUpdate": {"version": "1"}, "overrides": [override(True)]}
-    fields = field_set({"spec": spec}, CLUSTERVERSION_LIST_TYPES)
+    fields = field_set({"spec": spec}, CLUSTER_VERSION)
     item = ("f:spec", "f:overrides", key_element(DEPLOYMENT))
     assert ("f:spec", "f:desiredUpdate") not in fields
     assert ("f:spec", "f:desiredUpdate", "f:version") in fields
     assert item in fields
     assert (*item, "f:unmanaged") in fields
+
+
+# --- the type model: structs, maps, atomic structs and zero-valued Go objects ----------------
+
+
+def test_an_applied_empty_struct_is_owned_as_a_node_of_its_own() -> None:
+    # kubernetes-sigs/structured-merge-diff pull 184 ("Fix remove structures"): an applier
+    # owns an empty struct it sends, so pruning cannot drop it behind its back.
+    assert ("f:spec", "f:desiredUpdate") in field_set(
+        {"spec": {"desiredUpdate": {}}}, CLUSTER_VERSION
+    )
+    result = apply(None, [], cv({"desiredUpdate": {}}), "cvsync", force=False, now=T0)
+    [entry] = result.managed
+    assert encode_fields_v1(entry.fields) == {"f:spec": {"f:desiredUpdate": {}}}
+
+
+def test_an_update_records_a_dot_only_for_a_node_a_zero_valued_object_lacks() -> None:
+    # Recorded from kube-apiserver v1.36.2: lease-create (a Lease's spec is a Go value, present
+    # in the zero Lease: no "."), namespace-create (labels is a map the zero Namespace lacks:
+    # a "."), get-object (a custom resource is unstructured: its spec is new, a ".").
+    lease = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": "cvsync", "namespace": "cvsync"},
+        "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15},
+    }
+    [entry] = update(None, lease, [], "Python-urllib", now=T0, types=LEASE)
+    assert encode_fields_v1(entry.fields) == {
+        "f:spec": {"f:holderIdentity": {}, "f:leaseDurationSeconds": {}}
+    }
+    labels = {"kubernetes.io/metadata.name": "cvsync-extra"}
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"labels": labels}}
+    [entry] = update(None, namespace, [], "Python-urllib", now=T0, types=NAMESPACE)
+    assert encode_fields_v1(entry.fields) == {
+        "f:metadata": {"f:labels": {".": {}, "f:kubernetes.io/metadata.name": {}}}
+    }
+    [entry] = update(None, cv({"clusterID": "x"}), [], "cluster-bootstrap", now=T0)
+    assert encode_fields_v1(entry.fields) == {"f:spec": {".": {}, "f:clusterID": {}}}
+
+
+def test_an_atomic_struct_is_one_field_that_changes_hands_whole() -> None:
+    # Recorded: event-involved-ns-matches (an Event's involvedObject, an ObjectReference,
+    # is +structType=atomic: `f:involvedObject: {}` with no children).
+    reference = {"apiVersion": "config.openshift.io/v1", "kind": "ClusterVersion", "name": "v"}
+    event = {"apiVersion": "v1", "kind": "Event", "involvedObject": reference}
+    event |= {"source": {"component": "cvsync"}}
+    created = update(None, event, [], "recorder", now=T0, types=EVENT)
+    assert encode_fields_v1(created[0].fields) == {
+        "f:involvedObject": {},
+        "f:source": {"f:component": {}},
+    }
+    moved = {**event, "involvedObject": {**reference, "namespace": "cvsync"}}
+    after = update(event, moved, created, "mover", now=T1, types=EVENT)
+    assert owned(after) == {"recorder": {".source.component"}, "mover": {".involvedObject"}}
+    merged = apply(
+        event,
+        created,
+        {**event, "involvedObject": {"name": "w"}},
+        "a",
+        force=True,
+        now=T1,
+        types=EVENT,
+    )
+    assert merged.object["involvedObject"] == {"name": "w"}  # replaced, never merged per field

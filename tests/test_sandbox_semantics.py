@@ -481,7 +481,7 @@ async def test_fields_a_manager_stops_applying_are_removed_unless_another_owns_t
         "cvsync",
         channel="stable-4.15",
         upstream="https://updates.example.com/graph",
-        signatureStores=[{"url": "https://sig.example.com"}],
+        desiredUpdate={"version": "4.15.3"},
     )
     await http.applied("other", upstream="https://updates.example.com/graph")
 

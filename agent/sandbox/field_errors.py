@@ -104,9 +104,10 @@ def go_sharp_v(value: Any) -> str:
 
 
 def bad_value(value: Any) -> str:
-    """How field.Error.ErrorBody prints a bad value: %v for numbers, %q for strings, else %#v."""
+    """How field.Error.ErrorBody prints a bad value: %v for numbers, %q for strings, else %#v;
+    no value at all is a bare null (Kubernetes 1.36; older servers printed it quoted)."""
     if value is None:
-        return go_quote("null")
+        return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):

@@ -9,11 +9,11 @@ import copy
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from types import MappingProxyType
 from typing import Any
 
 from agent.sandbox import fieldsets as fs
-from agent.sandbox.fieldsets import EMPTY, Comparison, FieldSet, ListType, ListTypes, Path
+from agent.sandbox.fieldsets import EMPTY, Comparison, FieldSet, Path
+from agent.sandbox.typemodel import ListType, TypeNode, cluster_version_type, with_zero_fields
 
 APPLY = "Apply"
 UPDATE = "Update"
@@ -21,26 +21,8 @@ FIELDS_V1 = "FieldsV1"
 # The manager the server credits with an untracked object's fields before its first apply.
 BEFORE_FIRST_APPLY = "before-first-apply"
 
-# Every x-kubernetes-list-type of the Default-feature-set ClusterVersion CRD
-# (openshift/api config/v1 zz_generated.crd-manifests). Lists it leaves untyped are atomic.
-CLUSTERVERSION_LIST_TYPES: Mapping[str, ListType] = MappingProxyType(
-    {
-        "spec.capabilities.additionalEnabledCapabilities": ListType("atomic"),
-        "spec.overrides": ListType("map", ("kind", "group", "namespace", "name")),
-        "status.availableUpdates": ListType("atomic"),
-        "status.availableUpdates[].channels": ListType("set"),
-        "status.capabilities.enabledCapabilities": ListType("atomic"),
-        "status.capabilities.knownCapabilities": ListType("atomic"),
-        "status.conditionalUpdates": ListType("atomic"),
-        "status.conditionalUpdates[].conditions": ListType("map", ("type",)),
-        "status.conditionalUpdates[].release.channels": ListType("set"),
-        "status.conditionalUpdates[].risks": ListType("map", ("name",)),
-        "status.conditionalUpdates[].risks[].matchingRules": ListType("atomic"),
-        "status.conditions": ListType("map", ("type",)),
-        "status.desired.channels": ListType("set"),
-        "status.history": ListType("atomic"),
-    }
-)
+# The type apply and update use unless told otherwise: ClusterVersion (Default feature set).
+CLUSTER_VERSION = cluster_version_type("Default")
 
 # Fields the server itself maintains; no writer is ever recorded as their owner.
 _SERVER_META = "name namespace creationTimestamp selfLink uid clusterName generation managedFields"
@@ -167,7 +149,7 @@ def apply(
     force: bool,
     subresource: str = "",
     now: str,
-    list_types: ListTypes = CLUSTERVERSION_LIST_TYPES,
+    types: TypeNode = CLUSTER_VERSION,
     reset_fields: FieldSet = EMPTY,
 ) -> ApplyResult:
     """Server-side apply `config` as `manager` onto `live` (None creates the object)."""
@@ -183,19 +165,19 @@ def apply(
                 BEFORE_FIRST_APPLY,
                 operation_subresource=subresource,
                 now=now,
-                list_types=list_types,
+                types=types,
                 reset_fields=reset_fields,
             )
         )
     previous = entries.pop(manager_identity(manager, APPLY, "", subresource), None)
-    claimed = _outside(fs.field_set(applied, list_types), reset_fields)
-    merged = merge(base, applied, list_types)
+    claimed = _outside(fs.field_set(applied, types), reset_fields)
+    merged = merge(base, applied, types)
     if previous is not None:
         owned = claimed.union(*(entry.fields for entry in entries.values()))
-        merged = _prune(merged, previous.fields, owned, list_types)
+        merged = _prune(merged, previous.fields, owned, types)
     for path in reset_fields:
         merged = _reset(merged, base, [element[2:] for element in path])
-    diff = _exclude(fs.compare(base, merged, list_types), reset_fields)
+    diff = _exclude(_typed_compare(base, merged, types), reset_fields)
     result = _take(entries.values(), diff, force=force)
     changed = not fs.same_value(base, merged)
     fields = _strip(claimed)
@@ -227,7 +209,7 @@ def _take(
 
 
 def _prune(
-    merged: dict[str, Any], last: FieldSet, owned: FieldSet, list_types: ListTypes
+    merged: dict[str, Any], last: FieldSet, owned: FieldSet, types: TypeNode
 ) -> dict[str, Any]:
     """Drop what this applier set before, no longer sets, and nobody else owns."""
     # Server-maintained metadata survives whatever an applier sent before.
@@ -235,7 +217,7 @@ def _prune(
     if not doomed:
         return merged
     descend = frozenset(path[:i] for path in doomed for i in range(1, len(path)))
-    pruned = _Pruner(doomed, descend, list_types).drop(merged, "", ())
+    pruned = _Pruner(doomed, descend).drop(merged, types, ())
     return pruned if isinstance(pruned, dict) else {}
 
 
@@ -249,12 +231,13 @@ def _with_named_ancestors(fields: FieldSet) -> FieldSet:
 class _Pruner:
     doomed: FieldSet
     descend: FieldSet
-    list_types: ListTypes
 
-    def drop(self, value: Any, schema_path: str, path: Path) -> Any:
+    def drop(self, value: Any, node: TypeNode | None, path: Path) -> Any:
         if isinstance(value, dict):
-            return self._drop_fields(value, schema_path, path)
-        kind = fs.list_type(self.list_types, schema_path)
+            if node is not None and node.atomic:
+                return value
+            return self._drop_fields(value, node, path)
+        kind = fs.list_type(node)
         if not isinstance(value, list) or kind.kind == "atomic":
             return value
         items: list[Any] = []
@@ -262,10 +245,12 @@ class _Pruner:
             item_path = (*path, fs.item_element(item, index, kind, path))
             if item_path not in self.doomed:
                 kept = item_path in self.descend
-                items.append(self.drop(item, schema_path + "[]", item_path) if kept else item)
+                items.append(self.drop(item, _element(node), item_path) if kept else item)
         return items
 
-    def _drop_fields(self, value: dict[str, Any], schema_path: str, path: Path) -> dict[str, Any]:
+    def _drop_fields(
+        self, value: dict[str, Any], node: TypeNode | None, path: Path
+    ) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name, child in value.items():
             child_path = (*path, fs.field_element(name))
@@ -274,7 +259,7 @@ class _Pruner:
             if child_path not in self.descend:
                 out[name] = child
                 continue
-            pruned = self.drop(child, fs.child_schema(schema_path, name), child_path)
+            pruned = self.drop(child, node.child(name) if node else None, child_path)
             # Emptied by pruning: the server leaves null there, which the CRD then drops.
             if not (isinstance(pruned, dict | list) and not pruned):
                 out[name] = pruned
@@ -300,22 +285,24 @@ def _reset(merged: dict[str, Any], base: Mapping[str, Any], names: Sequence[str]
 # --- merge -------------------------------------------------------------------------------------
 
 
-def merge(
-    live: Any, config: Any, list_types: ListTypes, schema_path: str = "", path: Path = ()
-) -> Any:
+def merge(live: Any, config: Any, node: TypeNode | None, path: Path = ()) -> Any:
     """`config` merged into `live`: maps per field, set and map lists per item, the rest whole."""
-    if isinstance(config, dict):
+    if isinstance(config, dict) and not (node is not None and node.atomic):
         out = dict(live) if isinstance(live, dict) else {}
         for name, value in config.items():
             child_path = (*path, fs.field_element(name))
-            schema = fs.child_schema(schema_path, name)
-            out[name] = merge(out.get(name, _MISSING), value, list_types, schema, child_path)
+            child = node.child(name) if node is not None else None
+            out[name] = merge(out.get(name, _MISSING), value, child, child_path)
         return out
-    kind = fs.list_type(list_types, schema_path)
+    kind = fs.list_type(node)
     if isinstance(config, list) and kind.kind != "atomic":
         current = live if isinstance(live, list) else []
-        return _merge_list(current, config, kind, schema_path, path, list_types=list_types)
+        return _merge_list(current, config, kind, _element(node), path)
     return copy.deepcopy(config)
+
+
+def _element(node: TypeNode | None) -> TypeNode | None:
+    return node.element if node is not None else None
 
 
 def _index(items: list[Any], kind: ListType, path: Path) -> dict[str, Any]:
@@ -326,13 +313,7 @@ def _index(items: list[Any], kind: ListType, path: Path) -> dict[str, Any]:
 
 
 def _merge_list(
-    live: list[Any],
-    config: list[Any],
-    kind: ListType,
-    schema_path: str,
-    path: Path,
-    *,
-    list_types: ListTypes,
+    live: list[Any], config: list[Any], kind: ListType, item_type: TypeNode | None, path: Path
 ) -> list[Any]:
     old, new = _index(live, kind, path), _index(config, kind, path)
     out: list[Any] = []
@@ -340,9 +321,8 @@ def _merge_list(
         if element not in new:
             out.append(old[element])
         elif kind.kind == "map":
-            item_path = (*path, element)
             previous = old.get(element, _MISSING)
-            out.append(merge(previous, new[element], list_types, schema_path + "[]", item_path))
+            out.append(merge(previous, new[element], item_type, (*path, element)))
         else:
             out.append(copy.deepcopy(new[element]))
     return out
@@ -389,13 +369,13 @@ def update(
     *,
     operation_subresource: str = "",
     now: str,
-    list_types: ListTypes = CLUSTERVERSION_LIST_TYPES,
+    types: TypeNode = CLUSTER_VERSION,
     reset_fields: FieldSet = EMPTY,
 ) -> list[ManagedFieldsEntry]:
     """Entries after a non-apply write (create, PUT, merge or JSON patch) made `old` into `new`."""
     before = _without_managed_fields(old) if old is not None else {}
     after = _without_managed_fields(new)
-    diff = _exclude(fs.compare(before, after, list_types), reset_fields)
+    diff = _exclude(_typed_compare(before, after, types), reset_fields)
     taken = diff.added | diff.modified
     out: dict[str, ManagedFieldsEntry] = {}
     for key, entry in _by_identity(managed).items():
@@ -481,6 +461,12 @@ def managed_fields_to_json(entries: Iterable[ManagedFieldsEntry]) -> list[dict[s
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+
+def _typed_compare(before: Any, after: Any, types: TypeNode) -> Comparison:
+    """The change between two objects as typed objects: a field that a zero-valued object of
+    the kind already holds (a non-pointer struct, say) is never new, so it gets no `"."`."""
+    return fs.compare(with_zero_fields(before, types), with_zero_fields(after, types), types)
 
 
 def _by_identity(entries: Iterable[ManagedFieldsEntry]) -> dict[str, ManagedFieldsEntry]:

@@ -11,7 +11,9 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
+
+from agent.sandbox.typemodel import ATOMIC, ListType, TypeNode
 
 # A path element is kept in its serialised FieldsV1 form, so it is hashable and canonical.
 Path = tuple[str, ...]
@@ -25,27 +27,6 @@ class FieldSetError(ValueError):
 
 class UnknownElementError(FieldSetError):
     """A path element of a type this server does not know (the real one drops these)."""
-
-
-@dataclass(frozen=True)
-class ListType:
-    """How server-side apply treats a list: replaced whole, merged per value, or per key."""
-
-    kind: Literal["atomic", "set", "map"]
-    keys: tuple[str, ...] = ()
-
-
-ATOMIC = ListType("atomic")
-# Schema path (`spec.overrides`, `status.conditionalUpdates[].risks`) -> list type.
-ListTypes = Mapping[str, ListType]
-
-# ObjectMeta is the same for every kind; these come from its Go markers, not from any CRD.
-OBJECT_META_LIST_TYPES: Mapping[str, ListType] = {
-    "metadata.finalizers": ListType("set"),
-    "metadata.ownerReferences": ListType("map", ("uid",)),
-}
-# Maps keyed by data rather than by schema: each entry is owned on its own.
-GRANULAR_MAPS = frozenset({"metadata.labels", "metadata.annotations"})
 
 
 @dataclass(frozen=True)
@@ -240,18 +221,12 @@ def format_path(path: Path) -> str:
     return "".join(format_element(element) for element in path)
 
 
-# --- schema-aware walking ---------------------------------------------------------------------
+# --- type-aware walking ------------------------------------------------------------------------
 
 
-def list_type(list_types: ListTypes, schema_path: str) -> ListType:
-    """The type of the list at `schema_path` (`spec.overrides`, `status.a[].b`); atomic if unset."""
-    found = list_types.get(schema_path) or OBJECT_META_LIST_TYPES.get(schema_path)
-    return found or ATOMIC
-
-
-def child_schema(schema_path: str, name: str) -> str:
-    """The schema path of field `name` under `schema_path`."""
-    return f"{schema_path}.{name}" if schema_path else name
+def list_type(node: TypeNode | None) -> ListType:
+    """How the list of type `node` merges; a list its type does not describe is atomic."""
+    return node.list_type if node is not None and node.kind == "list" else ATOMIC
 
 
 def item_element(item: Any, index: int, kind: ListType, path: Path) -> str:
@@ -272,51 +247,61 @@ def item_element(item: Any, index: int, kind: ListType, path: Path) -> str:
     return index_element(index)
 
 
-Children = dict[str, tuple[Any, str]]
+Children = dict[str, tuple[Any, TypeNode | None]]
 
 
-def children(
-    value: Any, schema_path: str, list_types: ListTypes, path: Path = ()
-) -> Children | None:
-    """Child nodes of a granular value by element, with their schema paths; None for a leaf."""
+def children(value: Any, node: TypeNode | None, path: Path = ()) -> Children | None:
+    """Child nodes of a granular value by element, with their types; None for a leaf.
+
+    Scalars, atomic lists and atomic structs are leaves: owned and compared as one value."""
     if isinstance(value, dict):
-        return {field_element(k): (v, child_schema(schema_path, k)) for k, v in value.items()}
+        if node is not None and node.kind == "map" and node.atomic:
+            return None
+        return {field_element(k): (v, node.child(k) if node else None) for k, v in value.items()}
     if isinstance(value, list):
-        kind = list_type(list_types, schema_path)
+        kind = list_type(node)
         if kind.kind == "atomic":
             return None
+        element = node.element if node is not None else None
         out: Children = {}
         for index, item in enumerate(value):
-            element = item_element(item, index, kind, path)
             # Repeated items are ignored, as the server does.
-            out.setdefault(element, (item, schema_path + "[]"))
+            out.setdefault(item_element(item, index, kind, path), (item, element))
         return out
     return None
 
 
-def _owns_node(parent_schema: str, element: str) -> bool:
-    # List items and free-form map entries are owned as wholes; struct fields only via leaves.
-    return not element.startswith("f:") or parent_schema in GRANULAR_MAPS
+def _owns_node(parent: TypeNode | None, element: str) -> bool:
+    """Whether an applier owns a child as a node of its own, not only through its leaves:
+    list items and the entries of a free-form map are; the fields of a struct are not."""
+    if not element.startswith("f:"):
+        return True
+    if parent is None:
+        return False
+    if parent.kind == "untyped":
+        return True
+    return parent.kind == "map" and parent.element is not None and not parent.declares(element[2:])
 
 
-def field_set(obj: Mapping[str, Any], list_types: ListTypes) -> FieldSet:
+def field_set(obj: Mapping[str, Any], types: TypeNode | None) -> FieldSet:
     """Every path an applied configuration sets, as its applier comes to own them."""
     out: set[Path] = set()
-    _collect(dict(obj), "", (), list_types, out)
+    _collect(dict(obj), types, (), out)
     return frozenset(out)
 
 
-def _collect(value: Any, schema_path: str, path: Path, types: ListTypes, out: set[Path]) -> None:
-    kids = children(value, schema_path, types, path)
-    if kids is None:
+def _collect(value: Any, node: TypeNode | None, path: Path, out: set[Path]) -> None:
+    kids = children(value, node, path)
+    if kids is None or (not kids and isinstance(value, dict)):
+        # A leaf; an empty struct or map is owned as a node of its own.
         if path:
             out.add(path)
         return
-    for element, (child, schema) in kids.items():
+    for element, (child, child_node) in kids.items():
         child_path = (*path, element)
-        if _owns_node(schema_path, element):
+        if _owns_node(node, element):
             out.add(child_path)
-        _collect(child, schema, child_path, types, out)
+        _collect(child, child_node, child_path, out)
 
 
 # --- comparing two objects --------------------------------------------------------------------
@@ -341,25 +326,26 @@ def _emptyish(value: Any, kids: Children | None) -> bool:
     return value is _ABSENT or value is None or (kids is not None and not kids)
 
 
-def compare(old: Any, new: Any, list_types: ListTypes) -> Comparison:
-    """What `new` adds, modifies and removes relative to `old`, path by path."""
+def compare(old: Any, new: Any, types: TypeNode | None) -> Comparison:
+    """What `new` adds, modifies and removes relative to `old`, path by path.
+
+    A node with children that `old` lacks counts as added (the `"."` of an Update)."""
     acc: tuple[set[Path], set[Path], set[Path]] = (set(), set(), set())
-    _compare(old, new, "", (), list_types=list_types, acc=acc)
+    _compare(old, new, types, (), acc=acc)
     return Comparison(frozenset(acc[0]), frozenset(acc[1]), frozenset(acc[2]))
 
 
 def _compare(
     old: Any,
     new: Any,
-    schema_path: str,
+    node: TypeNode | None,
     path: Path,
     *,
-    list_types: ListTypes,
     acc: tuple[set[Path], set[Path], set[Path]],
 ) -> None:
     added, modified, removed = acc
-    old_kids = None if old is _ABSENT else children(old, schema_path, list_types, path)
-    new_kids = None if new is _ABSENT else children(new, schema_path, list_types, path)
+    old_kids = None if old is _ABSENT else children(old, node, path)
+    new_kids = None if new is _ABSENT else children(new, node, path)
     both_empty = _emptyish(old, old_kids) and _emptyish(new, new_kids)
     mismatched = (old_kids is None and not _emptyish(old, None)) or (
         new_kids is None and not _emptyish(new, None)
@@ -378,11 +364,10 @@ def _compare(
         return
     old_kids, new_kids = old_kids or {}, new_kids or {}
     for element in {**old_kids, **new_kids}:
-        old_child, old_schema = old_kids.get(element, (_ABSENT, ""))
-        new_child, new_schema = new_kids.get(element, (_ABSENT, ""))
-        child_path = (*path, element)
-        child_schema = old_schema or new_schema
-        _compare(old_child, new_child, child_schema, child_path, list_types=list_types, acc=acc)
+        old_child, old_node = old_kids.get(element, (_ABSENT, None))
+        new_child, new_node = new_kids.get(element, (_ABSENT, None))
+        child_node = old_node if old_node is not None else new_node
+        _compare(old_child, new_child, child_node, (*path, element), acc=acc)
     if path and old is _ABSENT:
         added.add(path)
     elif path and new is _ABSENT:

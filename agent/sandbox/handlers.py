@@ -15,6 +15,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent.sandbox import admission, fieldmanager, statuses
+from agent.sandbox import field_errors as fe
+from agent.sandbox.apply_patch import (
+    AppliedBody,
+    check_kind,
+    decode_apply_body,
+    repeated_key_warnings,
+    typed_patch_failure,
+)
 from agent.sandbox.crd_schema import FeatureSet, cluster_version_schema
 from agent.sandbox.fieldsets import EMPTY, FieldSet
 from agent.sandbox.patching import PatchError, json_patch, merge_patch
@@ -22,6 +30,7 @@ from agent.sandbox.resources import ResourceType
 from agent.sandbox.routing import Target
 from agent.sandbox.statuses import ApiError
 from agent.sandbox.store import JsonObject, ObjectKey, Store
+from agent.sandbox.typemodel import TypeNode, object_type, prune_undeclared, with_zero_fields
 
 APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
@@ -93,6 +102,8 @@ class Api:
     def create(self, target: Target, body: Any, options: WriteOptions) -> WriteResult:
         rt, namespace = target.resource, target.namespace
         obj = self._checked_body(rt, namespace, body, name="", default_type=True)
+        # Decoding comes first: a strict field-validation 400 precedes even AlreadyExists.
+        obj, warnings = self._pruned(rt, obj, options)
         name = obj["metadata"].get("name") or ""
         if not name and obj["metadata"].get("generateName"):
             name = obj["metadata"]["generateName"] + uuid.uuid4().hex[:5]
@@ -104,10 +115,10 @@ class Api:
         obj["metadata"].pop("managedFields", None)
         if rt.status_subresource:
             obj.pop("status", None)
-        obj, warnings = self._admit(rt, obj, None, "", options)
+        obj, _ = self._admit(rt, obj, None, "", options, pruned=True)
         self._stamp_new(rt, obj, namespace)
         managed = fieldmanager.update(
-            None, obj, [], options.manager, now=self.clock(), list_types=rt.list_types
+            None, obj, [], options.manager, now=self.clock(), types=self._types(rt)
         )
         obj["metadata"]["managedFields"] = fieldmanager.managed_fields_to_json(managed)
         return self._store(dataclasses.replace(target, name=name), None, obj, options, warnings)
@@ -116,13 +127,7 @@ class Api:
         rt, namespace, name = target.resource, target.namespace, target.name
         old = self.get(rt, namespace, name)
         new = self._checked_body(rt, namespace, body, name=name, default_type=True)
-        requested = new["metadata"].get("resourceVersion")
-        if not requested:
-            raise _meta_invalid(
-                rt, name, "metadata.resourceVersion", "must be specified for an update", "0x0"
-            )
-        if requested != old["metadata"]["resourceVersion"]:
-            raise statuses.conflict(rt, name)
+        _check_resource_version(rt, name, new, old)
         return self._update(target, old, new, options)
 
     def patch(
@@ -142,9 +147,7 @@ class Api:
             raise ApiError(statuses.status(422, "Invalid", str(exc))) from exc
         if not isinstance(new, dict):
             raise statuses.bad_request("the patch must leave an object")
-        requested = (new.get("metadata") or {}).get("resourceVersion")
-        if requested and requested != old["metadata"]["resourceVersion"]:
-            raise statuses.conflict(rt, name)
+        _check_resource_version(rt, name, new, old)
         return self._update(target, old, new, options)
 
     def delete(self, rt: ResourceType, namespace: str, name: str, dry_run: bool) -> JsonObject:
@@ -164,15 +167,17 @@ class Api:
             target.subresource,
         )
         if not options.manager:
-            raise ApiError(
-                statuses.status(
-                    422,
-                    "Invalid",
-                    'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
-                    "is required for apply patch",
-                )
-            )
-        config = self._checked_body(rt, namespace, body, name=name)
+            cause = fe.required("fieldManager", "is required for apply patch")
+            raise ApiError(admission.invalid_status("PatchOptions.meta.k8s.io", "", [cause]))
+        # The field manager's order: decode the YAML, check the kind, build the typed patch
+        # (undeclared fields and wrong types fail here, before anything merges or prunes).
+        applied = decode_apply_body(body) if isinstance(body, str | bytes) else AppliedBody(body)
+        config = check_kind(applied.object, rt.api_version, rt.kind)
+        types = self._types(rt)
+        failure = typed_patch_failure(config, types)
+        if failure is not None:
+            raise failure
+        config = self._checked_body(rt, namespace, config, name=name)
         config, warnings = self._pruned(rt, config, options)
         live = self.store.get(self.key(rt, namespace, name))
         if live is None and subresource:
@@ -189,20 +194,21 @@ class Api:
                 force=options.force,
                 subresource=subresource,
                 now=self.clock(),
-                list_types=rt.list_types,
+                types=types,
                 reset_fields=self._reset_fields(rt, subresource),
             )
         except fieldmanager.ApplyConflictError as exc:
-            details = {"name": name, "kind": rt.plural, "causes": exc.causes()}
-            if rt.group:
-                details["group"] = rt.group
+            # The field manager's conflict error names only the fields, not the object.
+            details = {"causes": exc.causes()}
             raise ApiError(statuses.status(409, "Conflict", exc.message, details)) from exc
+        warnings += repeated_key_warnings(applied, options.field_validation)
         new = result.object
         if live is None:
             if rt.status_subresource:
                 new.pop("status", None)
             self._stamp_new(rt, new, namespace)
         else:
+            _check_resource_version(rt, name, new, live)
             self._keep_server_metadata(rt, live, new, subresource)
         new, _ = self._admit(rt, new, live, subresource, options, pruned=True)
         return self._store(target, live, new, options, warnings)
@@ -233,7 +239,7 @@ class Api:
             options.manager,
             operation_subresource=subresource,
             now=self.clock(),
-            list_types=rt.list_types,
+            types=self._types(rt),
             reset_fields=self._reset_fields(rt, subresource),
         )
         new["metadata"]["managedFields"] = fieldmanager.managed_fields_to_json(managed)
@@ -247,11 +253,16 @@ class Api:
         options: WriteOptions,
         warnings: tuple[str, ...],
     ) -> WriteResult:
+        rt = target.resource
+        if not rt.validated_by_schema:
+            # A built-in object is stored as its Go value: a non-pointer struct and a field
+            # without omitempty are there even when the request left them out.
+            new = with_zero_fields(new, self._types(rt))
         if old is not None and _same_ignoring_times(old, new):
             return WriteResult(old, False, warnings)  # a no-op write stores nothing
         if options.dry_run:
             return WriteResult(new, old is None, warnings)
-        key = self.key(target.resource, target.namespace, target.name)
+        key = self.key(rt, target.namespace, target.name)
         stored = self.store.put(key, new)
         return WriteResult(stored, old is None, warnings)
 
@@ -295,10 +306,16 @@ class Api:
     def _pruned(
         self, rt: ResourceType, obj: JsonObject, options: WriteOptions
     ) -> tuple[JsonObject, tuple[str, ...]]:
-        if not rt.validated_by_schema:
-            return obj, ()
-        pruned, unknown = admission.prune(obj, cluster_version_schema(self.feature_set))
-        verdict = admission.field_validation(options.field_validation or "", unknown)  # type: ignore[arg-type]
+        if rt.validated_by_schema:
+            pruned, unknown = admission.prune(obj, cluster_version_schema(self.feature_set))
+        else:  # a built-in kind: decoding into its Go type drops what the type does not declare
+            pruned, unknown = prune_undeclared(obj, self._types(rt))
+        verdict = admission.field_validation(
+            options.field_validation or "",  # type: ignore[arg-type]
+            unknown,
+            kind=rt.kind,
+            version=rt.version,
+        )
         if verdict.status is not None:
             raise ApiError(verdict.status)
         return pruned, verdict.warnings
@@ -360,6 +377,9 @@ class Api:
                 generation += 1
             after["generation"] = generation
 
+    def _types(self, rt: ResourceType) -> TypeNode:
+        return object_type(rt.kind, self.feature_set)
+
     @staticmethod
     def _reset_fields(rt: ResourceType, subresource: str) -> FieldSet:
         if not rt.status_subresource:
@@ -377,22 +397,22 @@ def _same_ignoring_times(old: JsonObject, new: JsonObject) -> bool:
     return without_times(old) == without_times(new)
 
 
-def _meta_invalid(
-    rt: ResourceType, name: str, field: str, detail: str, value: str | None = None
-) -> ApiError:
-    if value is None:
-        message = f"{field}: Required value: {detail}"
-        reason = "FieldValueRequired"
-    else:
-        message = f"{field}: Invalid value: {value}: {detail}"
-        reason = "FieldValueInvalid"
-    details: dict[str, Any] = {
-        "name": name,
-        "kind": rt.kind,
-        "causes": [{"reason": reason, "message": message.split(": ", 1)[1], "field": field}],
-    }
-    if rt.group:
-        details["group"] = rt.group
-    return ApiError(
-        statuses.status(422, "Invalid", f'{rt.kind_group} "{name}" is invalid: {message}', details)
-    )
+def _check_resource_version(rt: ResourceType, name: str, new: JsonObject, live: JsonObject) -> None:
+    """The storage's precondition on every update, whatever the verb (PUT, a patch, an apply):
+    the written object's resourceVersion must be the stored one's. Without one, a kind whose
+    strategy allows unconditional updates writes over the latest; any other refuses."""
+    requested = (new.get("metadata") or {}).get("resourceVersion")
+    if not requested:
+        if rt.unconditional_update:
+            return
+        # The registry names the resource here, not the kind: `leases.coordination.k8s.io`.
+        cause = fe.invalid("metadata.resourceVersion", 0, "must be specified for an update")
+        raise ApiError(admission.invalid_status(rt.qualified_plural, name, [cause]))
+    if requested != live["metadata"]["resourceVersion"]:
+        raise statuses.conflict(rt, name)
+
+
+def _meta_invalid(rt: ResourceType, name: str, field: str, detail: str) -> ApiError:
+    """A required metadata field missing from a create, named by kind as validation does."""
+    cause = fe.required(field, detail)
+    return ApiError(admission.invalid_status(rt.kind_group, name, [cause]))

@@ -7,11 +7,7 @@ Namespace (read-only), as a real server lists them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
-
-from agent.sandbox.fieldmanager import CLUSTERVERSION_LIST_TYPES
-from agent.sandbox.fieldsets import ListTypes
+from dataclasses import dataclass
 
 _READ = ("get", "list", "watch")
 _ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
@@ -30,7 +26,9 @@ class ResourceType:
     status_subresource: bool = False
     tracks_generation: bool = False
     validated_by_schema: bool = False
-    list_types: ListTypes = field(default_factory=lambda: MappingProxyType({}))
+    # Whether a write without metadata.resourceVersion is applied to the latest object
+    # (the registry strategy's AllowUnconditionalUpdate); otherwise it is refused.
+    unconditional_update: bool = False
 
     @property
     def api_version(self) -> str:
@@ -63,7 +61,6 @@ CLUSTER_VERSIONS = ResourceType(
     status_subresource=True,
     tracks_generation=True,
     validated_by_schema=True,
-    list_types=CLUSTERVERSION_LIST_TYPES,
 )
 LEASES = ResourceType(
     group="coordination.k8s.io",
@@ -83,6 +80,7 @@ EVENTS = ResourceType(
     namespaced=True,
     verbs=_ALL_VERBS,
     short_names=("ev",),
+    unconditional_update=True,
 )
 NAMESPACES = ResourceType(
     group="",
@@ -93,6 +91,7 @@ NAMESPACES = ResourceType(
     namespaced=False,
     verbs=_READ,
     short_names=("ns",),
+    unconditional_update=True,
 )
 
 RESOURCE_TYPES = (CLUSTER_VERSIONS, LEASES, EVENTS, NAMESPACES)

@@ -29,8 +29,9 @@ def status(
         "metadata": {},
         "status": "Failure",
         "message": message,
-        "reason": reason,
     }
+    if reason:  # an error the server did not classify has no reason (StatusReasonUnknown)
+        body["reason"] = reason
     if details is not None:
         body["details"] = details
     body["code"] = code
