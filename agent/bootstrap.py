@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+from agent.adapters.credentials import Credentials, CredentialSource
 from agent.adapters.elector import (
     LeaderElector,
     LeaderOnlyCluster,
@@ -72,16 +73,14 @@ async def build_runtime(
     )
 
 
-async def build_elector(settings: Settings, on_lost: Callable[[], None]) -> LeaderElector | None:
+async def build_elector(
+    settings: Settings, credentials: Credentials, on_lost: Callable[[], None]
+) -> LeaderElector | None:
     leader = settings.leader
     if not leader.enabled:
         return None
     leases = await LeaseStore.connect(
-        settings.namespace,
-        leader.lease_name,
-        kubeconfig=settings.kubeconfig,
-        context=settings.context,
-        in_cluster=settings.in_cluster,
+        settings.namespace, leader.lease_name, credentials=credentials
     )
     timings = Timings(leader.lease_duration, leader.renew_deadline, leader.retry_period)
     return LeaderElector(leases, leader.identity, timings, on_lost=on_lost)
@@ -112,11 +111,14 @@ async def run_agent(
     """Run until `stop` is set; `started` receives the runtime (await its `started` event
     before using its HTTP port)."""
     source = build_source(settings)
-    cluster = await KubeCluster.connect(
-        kubeconfig=settings.kubeconfig, context=settings.context, in_cluster=settings.in_cluster
+    # One set of credentials for the ClusterVersion client (and its Events) and the Lease's:
+    # a rotated token or CA is re-read once, and every client switches to it.
+    credentials = await Credentials.load(
+        CredentialSource(settings.kubeconfig, settings.context, settings.in_cluster)
     )
+    cluster = KubeCluster(credentials.client())
     # Losing the lease stops the runtime like a signal does, then run_agent raises.
-    elector = await build_elector(settings, stop.set)
+    elector = await build_elector(settings, credentials, stop.set)
     runtime = await build_runtime(settings, source, cluster, elector)
     watcher = None
     campaign: asyncio.Task[None] | None = None

@@ -91,7 +91,8 @@ def validate(paths: Sequence[str], output: str, strict: bool) -> None:
 @click.option(
     "--state-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Keep objects and resourceVersions here across restarts (default: memory only).",
+    help="Keep objects, resourceVersions, the CA and every user's token and rules here across "
+    "restarts, even a kill -9 (default: memory only, new credentials at every start).",
 )
 @click.option(
     "--kubeconfig",

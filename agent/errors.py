@@ -65,6 +65,16 @@ class ApplyConflictError(KubeError):
         self.appliers = appliers
 
 
+class UnauthorizedError(KubeError):
+    """The API server did not accept the credentials (401). Worth a retry: credentials rotate,
+    and the client re-reads them before trying again."""
+
+    reason = "Unauthorized"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status=401, retryable=True)
+
+
 class ForbiddenError(KubeError):
     """The API server's authorizer refused the request (RBAC)."""
 

@@ -302,8 +302,9 @@ class Runtime:
         self.trigger("window", refresh_source=False)
 
     async def _watch_live(self) -> None:
-        """Follow the live object. The watch heals itself from what a retry can fix; what
-        it cannot (401, 403) is logged and the watch is tried again later, never given up."""
+        """Follow the live object. The watch heals itself from what a retry can fix (a 401
+        too, re-reading rotated credentials); what it cannot (403) is logged and the watch is
+        tried again later, never given up."""
         failures = 0
         while True:
             try:

@@ -1,12 +1,11 @@
-"""The live ClusterVersion/version through kubernetes-asyncio: config, get, server-side apply.
-I/O adapter implementing the `Cluster` port; also the self-healing watch the runtime follows.
+"""The live ClusterVersion/version through kubernetes-asyncio: get, server-side apply, and the
+self-healing watch the runtime follows. I/O adapter implementing the `Cluster` port.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import re
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
@@ -15,12 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from kubernetes_asyncio import client, config, watch
+from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
-from kubernetes_asyncio.config.config_exception import ConfigException
 
+from agent.adapters.credentials import Credentials, CredentialSource
 from agent.adapters.events import EventRecorder
-from agent.errors import ApplyConflictError, ForbiddenError, InvalidObjectError, KubeError
+from agent.errors import (
+    ApplyConflictError,
+    ForbiddenError,
+    InvalidObjectError,
+    KubeError,
+    UnauthorizedError,
+)
 from agent.ports import JsonObject
 
 GROUP, VERSION, PLURAL, NAME = "config.openshift.io", "v1", "clusterversions", "version"
@@ -35,6 +40,9 @@ WATCH_READ_SLACK = 30
 APPLY_ATTEMPTS = 4  # one request plus three retries after 429 Too Many Requests
 MAX_RETRY_AFTER = 10.0  # a misbehaving server must not park a reconcile cycle for minutes
 BACKOFF_BASE = 0.2
+# The watch is how a change made while the API server was away is seen once it is back: one
+# request, so retrying it every few seconds at most costs nothing and keeps that delay short.
+WATCH_BACKOFF_CAP = 5.0
 MESSAGE_LIMIT = 500  # server messages can echo the request; keep errors short
 _MANAGER = re.compile(r'conflict with "([^"]*)"')
 # Failures of the connection itself (refused, reset, TLS, read timeout): always worth a retry.
@@ -48,29 +56,6 @@ class _Reply:
     status: int
     body: bytes
     headers: Mapping[str, str]
-
-
-async def load_configuration(
-    *, kubeconfig: Path | None, context: str | None, in_cluster: bool
-) -> client.Configuration:
-    """Load credentials into a private Configuration (never the library's global one)."""
-    configuration = client.Configuration()
-    try:
-        if in_cluster:
-            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        else:
-            # The library reads KUBECONFIG when it is imported; read it now instead.
-            path = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG", "")
-            await config.load_kube_config(
-                config_file=path or "~/.kube/config",
-                context=context,
-                client_configuration=configuration,
-                # Never rewrite the user's kubeconfig (the library saves refreshed tokens).
-                persist_config=False,
-            )
-    except (ConfigException, OSError, ValueError) as exc:
-        raise KubeError(f"cannot load Kubernetes credentials: {exc}", retryable=False) from exc
-    return configuration
 
 
 class KubeCluster:
@@ -102,11 +87,9 @@ class KubeCluster:
         watch_timeout_seconds: int = WATCH_TIMEOUT_SECONDS,
         backoff_cap: float = 30.0,
     ) -> KubeCluster:
-        configuration = await load_configuration(
-            kubeconfig=kubeconfig, context=context, in_cluster=in_cluster
-        )
+        credentials = await Credentials.load(CredentialSource(kubeconfig, context, in_cluster))
         return cls(
-            client.ApiClient(configuration),
+            credentials.client(),
             field_manager=field_manager,
             watch_timeout_seconds=watch_timeout_seconds,
             backoff_cap=backoff_cap,
@@ -173,9 +156,10 @@ class KubeCluster:
             return self._backoff(attempt)
         return max(0.0, min(seconds, MAX_RETRY_AFTER))
 
-    def _backoff(self, attempt: int) -> float:
+    def _backoff(self, attempt: int, cap: float = float("inf")) -> float:
         """Full jitter: spreads the retries of many agents after a shared outage."""
-        return random.uniform(0, min(self._backoff_cap, BACKOFF_BASE * 2 ** min(attempt, 30)))
+        ceiling = min(self._backoff_cap, cap, BACKOFF_BASE * 2 ** min(attempt, 30))
+        return random.uniform(0, ceiling)
 
     # Watch.
     async def watch(self) -> AsyncGenerator[JsonObject | None, None]:
@@ -183,7 +167,8 @@ class KubeCluster:
 
         List, then watch from the list's resourceVersion; a timed-out or closed stream resumes
         from the last version seen (bookmarks move it on), 410 Gone relists, and connection
-        errors, 429 and 5xx back off and retry forever. Other errors (401, 403...) are raised.
+        errors, 401, 429 and 5xx back off and retry forever (the client re-reads rotated
+        credentials). Other errors (403...) are raised.
         """
         version: str | None = None  # None: the next step is a list
         yielded: tuple[bool, str] | None = None  # (exists, resourceVersion) last given out
@@ -243,7 +228,7 @@ class KubeCluster:
                 if not error.retryable:
                     raise error
                 failures += 1
-                await asyncio.sleep(self._backoff(failures))
+                await asyncio.sleep(self._backoff(failures, WATCH_BACKOFF_CAP))
 
     async def _list(self) -> tuple[JsonObject | None, str]:
         reply = await self._send(
@@ -316,6 +301,8 @@ def _http_error(verb: str, status: int, body: bytes) -> KubeError:
             _manager(c) for c in causes if " using " not in str(c.get("message", ""))
         )
         return ApplyConflictError(message, conflicts, appliers)
+    if status == 401:
+        return UnauthorizedError(message)
     if status == 403:
         return ForbiddenError(message)
     if status == 422:

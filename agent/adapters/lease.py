@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 from kubernetes_asyncio import client
 
-from agent.adapters.kube import load_configuration
+from agent.adapters.credentials import Credentials, CredentialSource
 from agent.errors import KubeError
 from agent.pipeline.leadership import LeaseRecord
 from agent.ports import JsonObject
@@ -60,11 +60,14 @@ class LeaseStore:
         kubeconfig: Path | None = None,
         context: str | None = None,
         in_cluster: bool = False,
+        credentials: Credentials | None = None,
     ) -> LeaseStore:
-        configuration = await load_configuration(
-            kubeconfig=kubeconfig, context=context, in_cluster=in_cluster
-        )
-        return cls(client.ApiClient(configuration), namespace, name)
+        """A store on a connection of its own, following `credentials` (shared with the
+        other clients, so a rotation is re-read once) or the source given."""
+        if credentials is None:
+            source = CredentialSource(kubeconfig, context, in_cluster)
+            credentials = await Credentials.load(source)
+        return cls(credentials.client(), namespace, name)
 
     async def close(self) -> None:
         await self._api.close()

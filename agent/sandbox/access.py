@@ -7,6 +7,7 @@ Pure data and matching; the server asks it once per request.
 from __future__ import annotations
 
 import hmac
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -92,6 +93,24 @@ class AccessControl:
 
     def set_rules(self, user: str, rules: Iterable[Rule]) -> None:
         self.rules[user] = tuple(rules)
+
+    def token_of(self, user: str) -> str | None:
+        return next((token for token, who in self.tokens.items() if who.user == user), None)
+
+    def token_for(self, user: str) -> str:
+        """The user's bearer token, issued (with no rules yet) on first use."""
+        token = self.token_of(user)
+        if token is None:
+            token = secrets.token_urlsafe(24)
+            self.tokens[token] = Identity(user)
+            self.rules.setdefault(user, ())
+        return token
+
+    def rotate_token(self, user: str) -> str:
+        """Revoke every token of `user` and issue a new one; the rules stay."""
+        for token in [token for token, who in self.tokens.items() if who.user == user]:
+            del self.tokens[token]
+        return self.token_for(user)
 
     def authenticate_token(self, token: str) -> Identity | None:
         for known, identity in self.tokens.items():

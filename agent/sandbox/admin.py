@@ -1,5 +1,5 @@
 """The sandbox's admin endpoint, on a port of its own: inject faults, read request counts,
-restart the API server, and give users exactly the permissions a test needs.
+restart the API server, give users exactly the permissions a test needs, rotate their tokens.
 
 I/O: a small aiohttp application guarded by the admin bearer token.
 """
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from agent.sandbox.access import rules_from_mapping
+from agent.sandbox.access import ADMIN_USER, rules_from_mapping
 
 if TYPE_CHECKING:
     from agent.sandbox.server import Sandbox
@@ -84,6 +84,16 @@ def admin_application(sandbox: Sandbox) -> web.Application:
         path = sandbox.kubeconfig(user=name)
         sandbox.access.set_rules(name, [rules_from_mapping(rule) for rule in spec.get("rules", [])])
         return web.json_response({"user": name, "kubeconfig": str(path)})
+
+    @routes.post("/users/{user}/token")
+    async def rotate(request: web.Request) -> web.Response:
+        """Revoke the user's token and issue another, as a token rotation does; the user's
+        kubeconfig (where PUT /users wrote it) is rewritten with the new one."""
+        name = request.match_info["user"]
+        if name not in sandbox.access.rules or name == ADMIN_USER:
+            return web.json_response({"error": f"cannot rotate the token of {name!r}"}, status=400)
+        sandbox.access.rotate_token(name)
+        return web.json_response({"user": name, "kubeconfig": str(sandbox.kubeconfig(user=name))})
 
     app = web.Application(middlewares=[require_token])
     app.add_routes(routes)

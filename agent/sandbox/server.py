@@ -24,6 +24,7 @@ from agent.sandbox.access import ADMIN_USER, AccessControl, AccessRequest, Ident
 from agent.sandbox.admin import admin_application
 from agent.sandbox.admission import warning_header
 from agent.sandbox.crd_schema import FeatureSet
+from agent.sandbox.credentials import KeptAccessControl
 from agent.sandbox.faults import Faults
 from agent.sandbox.graph import UpdateGraph
 from agent.sandbox.handlers import APPLY_PATCH, Api, WriteOptions, WriteResult
@@ -35,7 +36,12 @@ from agent.sandbox.routing import Target, field_selector_name, parse_resource_pa
 from agent.sandbox.scenarios import load_scenario
 from agent.sandbox.statuses import ApiError
 from agent.sandbox.store import ResourceVersionGoneError, Store
-from agent.sandbox.tls import SandboxPki, create_pki, identity_from_peer_certificate
+from agent.sandbox.tls import (
+    SandboxPki,
+    create_pki,
+    identity_from_peer_certificate,
+    load_or_create_pki,
+)
 from agent.sandbox.watching import stream_watch
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "openshift-cluster-version", "cvsync")
@@ -78,13 +84,19 @@ class Sandbox:
             self.work_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(self.options.state_dir, self.options.watch_window)
         self.api = Api(self.store, self.options.feature_set)
-        self.access = AccessControl()
+        # A state directory keeps the PKI and every token and rule too, not only the objects.
+        state_dir = self.options.state_dir
+        self.access = AccessControl() if state_dir is None else KeptAccessControl.kept_in(state_dir)
         self.faults = Faults()
-        self.admin_token = secrets.token_urlsafe(24)
+        self.admin_token = self.access.token_of(ADMIN_USER) or secrets.token_urlsafe(24)
         self.access.add_user(ADMIN_USER, self.admin_token)
-        self.pki: SandboxPki | None = (
-            create_pki(self.work_dir / "pki") if self.options.tls else None
-        )
+        self.pki: SandboxPki | None = None
+        if self.options.tls:
+            self.pki = (
+                create_pki(self.work_dir / "pki")
+                if state_dir is None
+                else load_or_create_pki(state_dir / "pki")
+            )
         self.port = self.options.port
         self._runner: web.AppRunner | None = None
         self._admin_runner: web.AppRunner | None = None
@@ -146,11 +158,7 @@ class Sandbox:
 
     def kubeconfig(self, path: Path | None = None, *, user: str = ADMIN_USER) -> Path:
         """Write a kubeconfig for `user` (a bearer token) and return its path."""
-        token = next((t for t, who in self.access.tokens.items() if who.user == user), None)
-        if token is None:
-            token = secrets.token_urlsafe(24)
-            self.access.tokens[token] = Identity(user)
-            self.access.rules.setdefault(user, ())
+        token = self.access.token_for(user)
         target = path or self.work_dir / f"kubeconfig-{user}"
         ca = self.pki.ca.cert if self.pki is not None else None
         return write_kubeconfig(target, self.url, token=token, ca_file=ca)

@@ -2,6 +2,7 @@
 localhost, and client certificates whose CN and O carry a user and its groups.
 
 Writes PEM files into a directory; keys never leave it and are readable by the owner only.
+A state directory keeps its PKI: `load_or_create_pki` reuses the files a previous run wrote.
 """
 
 from __future__ import annotations
@@ -110,6 +111,25 @@ def create_pki(directory: Path) -> SandboxPki:
     server.cert.write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
     _write_key(server.key, server_key)
     return SandboxPki(ca, server)
+
+
+def load_or_create_pki(directory: Path) -> SandboxPki:
+    """The CA and serving certificate already in `directory`, or new ones when any file is
+    missing or the serving certificate has expired; clients that trust the CA keep working."""
+    ca = CertificatePair(directory / "ca.crt", directory / "ca.key")
+    server = CertificatePair(directory / "server.crt", directory / "server.key")
+    paths = (ca.cert, ca.key, server.cert, server.key)
+    if all(path.is_file() for path in paths) and _still_valid(server.cert):
+        return SandboxPki(ca, server)
+    return create_pki(directory)
+
+
+def _still_valid(path: Path) -> bool:
+    try:
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+    except ValueError:
+        return False
+    return cert.not_valid_after_utc > dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
 
 
 def issue_client_certificate(
