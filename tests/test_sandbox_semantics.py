@@ -594,7 +594,7 @@ ERRORS = {
         "PATCH", CV, 422, "Invalid", {"spec": {"desiredUpdate": {"architecture": "Multi"}}}, MERGE
     ),
     "verb": ErrorCase("DELETE", "/api/v1/namespaces/default", 405, "MethodNotAllowed"),
-    "path": ErrorCase("GET", "/apis/example.com/v1/widgets", 404, "NotFound"),
+    "path": ErrorCase("GET", "/api/v1/namespaces/default/widgets", 404, "NotFound"),
     "too-new": ErrorCase("GET", CVS, 504, "Timeout", params=(("resourceVersion", "999999"),)),
 }
 
@@ -620,11 +620,48 @@ async def test_a_bad_token_and_a_user_without_rules_get_status_bodies_too(http: 
     assert 'User "nobody" cannot get resource "clusterversions"' in forbidden.body["message"]
 
 
-async def test_a_get_on_an_unknown_path_is_a_not_found_status(http: Http) -> None:
-    for path in ("/nothing/here", "/apis/config.openshift.io/v1/clusterversions/version/scale"):
+async def test_an_unknown_path_under_a_built_in_group_is_the_routers_not_found_status(
+    http: Http,
+) -> None:
+    # kube-apiserver's go-restful router answers a path it has no route for with a generic
+    # 404 Status (k8s.io/apiserver pkg/server/handler.go serviceErrorHandler).
+    for path in ("/api/v1/namespaces/default/widgets", "/apis/coordination.k8s.io/v1/widgets"):
         reply = await http.get(path)
         assert_status_body(reply, 404, "NotFound")
         assert reply.body["message"] == "the server could not find the requested resource"
+        assert reply.body["details"] == {
+            "causes": [{"reason": "UnexpectedServerResponse", "message": "404: Page Not Found"}]
+        }
+
+
+async def test_a_path_no_handler_claims_is_a_plain_text_not_found(http: Http) -> None:
+    # Outside the built-in groups the request falls through the extensions server to the
+    # last handler of the chain, which writes Go's http.NotFound (k8s.io/apiserver
+    # pkg/util/notfoundhandler), e.g. an unknown resource in a CRD's group.
+    for path in (
+        "/nothing/here",
+        "/apis/example.com/v1/widgets",
+        "/apis/config.openshift.io/v1/widgets",
+    ):
+        reply = await http.get(path)
+        assert (reply.status, reply.body) == (404, "404 page not found\n")
+        assert reply.headers["Content-Type"] == "text/plain; charset=utf-8"
+
+
+async def test_an_unknown_subresource_of_a_custom_resource_is_the_objects_not_found(
+    http: Http,
+) -> None:
+    # apiextensions-apiserver customresource_handler.go: a subresource the CRD does not
+    # define answers NotFound for the object named.
+    await http.applied("cvsync", channel="stable-4.15")
+    reply = await http.get(f"{CV}/scale")
+    assert_status_body(reply, 404, "NotFound")
+    assert reply.body["message"] == 'clusterversions.config.openshift.io "version" not found'
+    assert reply.body["details"] == {
+        "name": "version",
+        "group": "config.openshift.io",
+        "kind": "clusterversions",
+    }
 
 
 async def test_discovery_documents_describe_the_served_resources(http: Http) -> None:
