@@ -593,7 +593,8 @@ ERRORS = {
     "schema": ErrorCase(
         "PATCH", CV, 422, "Invalid", {"spec": {"desiredUpdate": {"architecture": "Multi"}}}, MERGE
     ),
-    "verb": ErrorCase("DELETE", "/api/v1/namespaces/default", 405, "MethodNotAllowed"),
+    "verb": ErrorCase("POST", f"{EVENTS}/e1", 405, "MethodNotAllowed", event("e1")),
+    "immortal": ErrorCase("DELETE", "/api/v1/namespaces/default", 403, "Forbidden"),
     "path": ErrorCase("GET", "/api/v1/namespaces/default/widgets", 404, "NotFound"),
     "too-new": ErrorCase("GET", CVS, 504, "Timeout", params=(("resourceVersion", "999999"),)),
 }
@@ -701,7 +702,9 @@ async def test_discovery_documents_describe_the_served_resources(http: Http) -> 
     core_names = {entry["name"]: entry for entry in core_v1["resources"]}
     assert {"events", "namespaces"} <= set(core_names)
     assert core_names["events"]["namespaced"] is True
-    assert sorted(core_names["namespaces"]["verbs"]) == ["get", "list", "watch"]
+    assert sorted(core_names["namespaces"]["verbs"]) == [
+        "create", "delete", "get", "list", "patch", "update", "watch"
+    ]  # fmt: skip
 
 
 async def test_healthz_answers_ok_without_credentials(http: Http) -> None:

@@ -1,7 +1,7 @@
 """The resource types the sandbox serves, with what discovery, routing and admission need.
 
 Pure data: ClusterVersion (cluster-scoped, /status), Lease, Event (namespaced) and
-Namespace (read-only), as a real server lists them.
+Namespace, as a real server lists them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from types import MappingProxyType
 from agent.sandbox.fieldmanager import CLUSTERVERSION_LIST_TYPES
 from agent.sandbox.fieldsets import ListTypes
 
-_READ = ("get", "list", "watch")
+_NAMESPACE_VERBS = ("create", "delete", "get", "list", "patch", "update", "watch")
 _ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 
 
@@ -30,6 +30,10 @@ class ResourceType:
     status_subresource: bool = False
     tracks_generation: bool = False
     validated_by_schema: bool = False
+    # The strategy's AllowCreateOnUpdate (a PUT may create) and AllowUnconditionalUpdate (a
+    # PUT need not carry a resourceVersion).
+    create_on_update: bool = False
+    unconditional_update: bool = False
     list_types: ListTypes = field(default_factory=lambda: MappingProxyType({}))
 
     @property
@@ -83,6 +87,8 @@ EVENTS = ResourceType(
     namespaced=True,
     verbs=_ALL_VERBS,
     short_names=("ev",),
+    create_on_update=True,
+    unconditional_update=True,
 )
 NAMESPACES = ResourceType(
     group="",
@@ -91,8 +97,9 @@ NAMESPACES = ResourceType(
     singular="namespace",
     kind="Namespace",
     namespaced=False,
-    verbs=_READ,
+    verbs=_NAMESPACE_VERBS,
     short_names=("ns",),
+    unconditional_update=True,
 )
 
 RESOURCE_TYPES = (CLUSTER_VERSIONS, LEASES, EVENTS, NAMESPACES)

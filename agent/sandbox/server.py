@@ -167,22 +167,13 @@ class Sandbox:
         return context
 
     def _seed_namespaces(self) -> None:
+        """The namespaces a fresh cluster has, created as the API server's bootstrap does."""
         for name in (*DEFAULT_NAMESPACES, *self.options.extra_namespaces):
-            key = self.api.key(NAMESPACES, "", name)
-            if self.store.get(key) is None:
-                self.store.put(
-                    key,
-                    {
-                        "apiVersion": "v1",
-                        "kind": "Namespace",
-                        "metadata": {
-                            "name": name,
-                            "uid": secrets.token_hex(16),
-                            "creationTimestamp": self.api.clock(),
-                        },
-                        "spec": {"finalizers": ["kubernetes"]},
-                        "status": {"phase": "Active"},
-                    },
+            if self.store.get(self.api.key(NAMESPACES, "", name)) is None:
+                self.api.create(
+                    Target(NAMESPACES),
+                    {"metadata": {"name": name}},
+                    WriteOptions(manager="kube-apiserver"),
                 )
 
     def _seed_scenario(self, name: str) -> None:
