@@ -363,6 +363,64 @@ async def test_an_exact_list_from_a_compacted_resource_version_is_gone(http: Htt
     )
 
 
+async def read_watch(http: Http, path: str, **params: str) -> list[dict[str, Any]]:
+    async with http.session.get(path, params={"watch": "1", **params}) as stream:
+        assert stream.status == 200
+        return [json.loads(line) for line in (await stream.read()).splitlines()]
+
+
+async def test_a_watch_from_before_the_server_started_streams_one_expired_error(
+    http: Http,
+) -> None:
+    # Recorded from kube-apiserver v1.36.2, realserver step watch-too-old: the watch cache
+    # begins at the list it made when the server started, so resourceVersion 1 is too old
+    # even though nothing was compacted (k8s.io/apiserver pkg/storage/cacher watch_cache.go).
+    started = http.sandbox.store.resource_version
+    await http.applied("cvsync", channel="stable-4.15")
+    events = await read_watch(
+        http, CVS, resourceVersion="1", fieldSelector="metadata.name=version", timeoutSeconds="5"
+    )
+    assert events == [
+        {
+            "type": "ERROR",
+            "object": {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Failure",
+                "message": f"too old resource version: 1 ({started})",
+                "reason": "Expired",
+                "code": 410,
+            },
+        }
+    ]
+
+
+async def test_after_a_restart_a_watch_resumes_only_from_the_restart_on(http: Http) -> None:
+    # A restarted API server fills a new watch cache: older resourceVersions are Expired.
+    before = (await http.applied("cvsync", channel="a")).resource_version
+    await http.merge({"spec": {"channel": "b"}})
+    await http.sandbox.restart()
+    after = http.sandbox.store.resource_version
+    [gone] = await read_watch(http, CVS, resourceVersion=str(before), timeoutSeconds="1")
+    assert (gone["type"], gone["object"]["code"]) == ("ERROR", 410)
+    await http.merge({"spec": {"channel": "c"}})
+    [changed] = await read_watch(http, CVS, resourceVersion=str(after), timeoutSeconds="1")
+    assert (changed["type"], changed["object"]["spec"]["channel"]) == ("MODIFIED", "c")
+
+
+async def test_a_custom_resource_list_carries_an_empty_continue_and_a_built_in_one_not(
+    http: Http,
+) -> None:
+    # Recorded from kube-apiserver v1.36.2, realserver steps list-by-name and agent-list-all:
+    # an unstructured list writes its empty continue token; ListMeta's JSON omits it.
+    await http.applied("cvsync", channel="stable-4.15")
+    custom = (await http.get(CVS)).body["metadata"]
+    assert set(custom) == {"continue", "resourceVersion"}
+    assert custom["continue"] == ""
+    assert set((await http.get(EVENTS)).body["metadata"]) == {"resourceVersion"}
+
+
 # --- patch types -----------------------------------------------------------------------------
 
 

@@ -115,6 +115,7 @@ class Sandbox:
             self._temp.cleanup()
 
     async def start(self) -> None:
+        self.store.fill_watch_cache()
         if self.simulator is not None and self._operator_task is None:
             self._operator_task = asyncio.create_task(
                 run_operator(self.store, self.api, self.simulator), name="sandbox-operator"
@@ -354,10 +355,15 @@ async def _serve_app(
 def list_body(
     rt: ResourceType, items: list[dict[str, Any]], resource_version: str
 ) -> dict[str, Any]:
+    metadata = {"resourceVersion": resource_version}
+    if rt.validated_by_schema:
+        # A custom resource's list is unstructured, and setting its continue token writes the
+        # key even when empty; built-in lists leave the empty token out (omitempty).
+        metadata = {"continue": "", **metadata}
     return {
         "apiVersion": rt.api_version,
         "kind": f"{rt.kind}List",
-        "metadata": {"resourceVersion": resource_version},
+        "metadata": metadata,
         "items": items,
     }
 
