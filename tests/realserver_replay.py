@@ -8,6 +8,7 @@ Run it alone to see every difference: `python tests/realserver_replay.py [--verb
 from __future__ import annotations
 
 import argparse
+import asyncio
 import copy
 import json
 import os
@@ -25,11 +26,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from agent.sandbox.access import Rule  # noqa: E402
+from agent.sandbox.handlers import WriteOptions  # noqa: E402
+from agent.sandbox.resources import CLUSTER_VERSIONS  # noqa: E402
+from agent.sandbox.routing import Target  # noqa: E402
 from agent.sandbox.server import Sandbox, SandboxOptions  # noqa: E402
+from agent.sandbox.tls import issue_client_certificate  # noqa: E402
 
-REALSERVER = Path(
-    os.environ.get("CVSYNC_REALSERVER", HERE.parent.parent / "shared" / "realserver")
-)
+REALSERVER = Path(os.environ.get("CVSYNC_REALSERVER", HERE.parent.parent / "shared" / "realserver"))
 STEPS_FILE = REALSERVER / "raw-api-steps.json"
 UPSTREAM = "https://api.openshift.com/api/upgrades_info/v1/graph"
 AGENT_NAMESPACE = "cvsync"
@@ -108,7 +111,12 @@ def _scrub(value: Any, generate_name: str) -> None:
             details["name"] = generate_name + "<generated>"
     message = value.get("message")
     if isinstance(message, str):
-        value["message"] = _TOO_OLD.sub(r"too old resource version: \1", message)
+        message = _TOO_OLD.sub(r"too old resource version: \1", message)
+        if generate_name:
+            message = re.sub(
+                re.escape(generate_name) + r"[a-z0-9]{5}\b", generate_name + "<generated>", message
+            )
+        value["message"] = message
     for key, child in value.items():
         if key != "metadata":
             _scrub(child, generate_name)
@@ -145,8 +153,6 @@ class Replayer:
     """Send recorded steps to a running sandbox as the recording's three users."""
 
     def __init__(self, sandbox: Sandbox, directory: Path) -> None:
-        from agent.sandbox.tls import issue_client_certificate
-
         assert sandbox.pki is not None, "the replay needs the sandbox's TLS"
         self.base = sandbox.url
         self.admin_token = sandbox.admin_token
@@ -164,9 +170,7 @@ class Replayer:
         data: bytes | None = None
         if body is not None:
             data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-        request = urllib.request.Request(
-            self.base + step["path"], data=data, method=step["method"]
-        )
+        request = urllib.request.Request(self.base + step["path"], data=data, method=step["method"])
         if step.get("contentType"):
             request.add_header("Content-Type", step["contentType"])
         if step["user"] == "admin":
@@ -185,10 +189,6 @@ class Replayer:
 
 def seed_like_the_recording(sandbox: Sandbox, cluster_id: str) -> None:
     """The state the real server had before step 1 (its README says how it was made)."""
-    from agent.sandbox.handlers import WriteOptions
-    from agent.sandbox.resources import CLUSTER_VERSIONS
-    from agent.sandbox.routing import Target
-
     sandbox.api.create(
         Target(CLUSTER_VERSIONS, "", ""),
         {
@@ -203,7 +203,6 @@ def seed_like_the_recording(sandbox: Sandbox, cluster_id: str) -> None:
 
 def replay(steps: dict[str, Any], directory: Path) -> list[StepOutcome]:
     """Run every step against a fresh sandbox started as the recording's server was."""
-    import asyncio
 
     async def run() -> list[StepOutcome]:
         async with Sandbox(SandboxOptions(work_dir=directory / "sandbox")) as sandbox:
