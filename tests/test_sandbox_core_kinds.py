@@ -366,3 +366,51 @@ def test_name_rules_word_their_errors_as_the_api_server_does() -> None:
     assert names.qualified_name_errors("/x") == ["prefix part must be non-empty"]
     assert names.path_segment_errors("..") == ["may not be '..'"]
     assert names.path_segment_errors("a/b%") == ["may not contain '/'", "may not contain '%'"]
+
+
+# --- field selectors -------------------------------------------------------------------------
+
+
+async def test_events_are_selected_by_their_involved_object_reason_and_type(
+    client: Client,
+) -> None:
+    # pkg/registry/core/event/strategy.go ToSelectableFields; the chart's NOTES tell users to
+    # run `kubectl get events --field-selector involvedObject.kind=ClusterVersion`.
+    about_version = event("cvsync", "cvsync")
+    about_lease = event("cvsync", "cvsync", type="Warning")
+    about_lease["involvedObject"] = {"kind": "Lease", "name": "cvsync", "namespace": "cvsync"}
+    for body in (about_version, about_lease):
+        status, _ = await client.call("POST", CVSYNC_EVENTS, body)
+        assert status == 201
+
+    async def kinds(selector: str) -> list[str]:
+        status, listed = await client.call("GET", f"{CVSYNC_EVENTS}?fieldSelector={selector}")
+        assert status == 200, listed
+        return [item["involvedObject"]["kind"] for item in listed["items"]]
+
+    assert await kinds("involvedObject.kind=ClusterVersion") == ["ClusterVersion"]
+    assert await kinds("type!=Warning,source=cvsync") == ["ClusterVersion"]
+    assert sorted(await kinds("reason==Applied")) == ["ClusterVersion", "Lease"]
+    status, body = await client.call("GET", f"{CVSYNC_EVENTS}?fieldSelector=spec.x%3Dy")
+    assert (status, body["reason"], body["message"]) == (
+        400,
+        "BadRequest",
+        "field label not supported: spec.x",
+    )
+
+
+async def test_a_watch_with_a_field_selector_streams_only_matching_events(
+    client: Client,
+) -> None:
+    start = client.sandbox.store.resource_version
+    await client.call("POST", CVSYNC_EVENTS, event("cvsync", "cvsync", type="Warning"))
+    await client.call("POST", CVSYNC_EVENTS, event("cvsync", "cvsync"))
+    params = {
+        "watch": "1",
+        "resourceVersion": str(start),
+        "timeoutSeconds": "1",
+        "fieldSelector": "type=Normal",
+    }
+    async with client.session.get(CVSYNC_EVENTS, params=params) as stream:
+        seen = [json.loads(line) for line in (await stream.read()).splitlines()]
+    assert [(e["type"], e["object"]["type"]) for e in seen] == [("ADDED", "Normal")]

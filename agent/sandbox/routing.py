@@ -55,18 +55,3 @@ def not_served(path: str) -> Exception:
         len(parts) > 1 and parts[0] == "apis" and parts[1] in _BUILTIN_GROUPS
     )
     return statuses.no_route() if builtin else statuses.PageNotFoundError()
-
-
-def field_selector_name(selector: str) -> str:
-    """The name a `metadata.name=<name>` field selector asks for ("" for none)."""
-    name = ""
-    for term in filter(None, selector.split(",")):
-        field_name, _, value = term.replace("==", "=").partition("=")
-        if field_name == "metadata.name":
-            name = value
-        elif field_name != "metadata.namespace":
-            raise statuses.bad_request(
-                f'"{field_name}" is not a known field selector: only "metadata.name", '
-                '"metadata.namespace"'
-            )
-    return name

@@ -21,7 +21,7 @@ from aiohttp import web
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from agent.sandbox import discovery, openapi, requestinfo, routing, statuses, tables
+from agent.sandbox import discovery, openapi, requestinfo, routing, selectors, statuses, tables
 from agent.sandbox.access import ADMIN_USER, AccessControl, AccessRequest, Identity
 from agent.sandbox.admin import admin_application
 from agent.sandbox.admission import warning_header
@@ -33,7 +33,7 @@ from agent.sandbox.kubeconfig import write_kubeconfig
 from agent.sandbox.operator import OperatorSimulator
 from agent.sandbox.operator_loop import OPERATOR_MANAGER, run_operator
 from agent.sandbox.resources import CLUSTER_VERSIONS, NAMESPACES, ResourceType
-from agent.sandbox.routing import Target, field_selector_name
+from agent.sandbox.routing import Target
 from agent.sandbox.scenarios import load_scenario
 from agent.sandbox.statuses import ApiError
 from agent.sandbox.store import ResourceVersionGoneError, Store
@@ -328,9 +328,10 @@ class Sandbox:
                     self.store.check_not_gone(number)
                 except ResourceVersionGoneError as exc:
                     raise ApiError(statuses.expired(exc.requested, exc.oldest)) from exc
-        name = field_selector_name(request.query.get("fieldSelector", ""))
+        fields = selectors.parse(request.query.get("fieldSelector", ""), rt)
         labels = _label_selector(request.query.get("labelSelector", ""))
-        items, resource_version = self.api.list(rt, target.namespace, name, labels)
+        items, resource_version = self.api.list(rt, target.namespace, fields.name, labels)
+        items = [item for item in items if fields.matches(item)]
         if tables.wants_table(request.headers.get("Accept", "")):
             include = request.query.get("includeObject", "Metadata")
             return _json(tables.table(rt, items, resource_version, include))
