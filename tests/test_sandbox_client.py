@@ -313,8 +313,10 @@ async def test_a_dry_run_apply_answers_with_the_result_and_stores_nothing(
 
 async def test_events_are_created_patched_and_listed_in_a_namespace(kube: Connected) -> None:
     core = client.CoreV1Api(kube.api)
+    # Outside `default` an Event names the namespace it is about, or a real server refuses it
+    # (recorded from kube-apiserver v1.36.2, realserver step event-cluster-scoped-no-ns).
     reference = client.V1ObjectReference(
-        api_version=f"{GROUP}/{VERSION}", kind="ClusterVersion", name=NAME
+        api_version=f"{GROUP}/{VERSION}", kind="ClusterVersion", name=NAME, namespace=NAMESPACE
     )
     for name in ("cvsync.1", "cvsync.2"):
         created = await core.create_namespaced_event(

@@ -30,11 +30,13 @@ SPEC: dict[str, Any] = {
 
 
 def event(name: str) -> dict[str, Any]:
+    # An Event outside `default` names its involved object's namespace, or a real server
+    # refuses it (recorded from kube-apiserver v1.36.2, realserver step event-cluster-scoped-no-ns).
     return {
         "apiVersion": "v1",
         "kind": "Event",
         "metadata": {"name": name},
-        "involvedObject": {"kind": "ClusterVersion", "name": "version"},
+        "involvedObject": {"kind": "ClusterVersion", "name": "version", "namespace": "cvsync"},
         "reason": "Applied",
         "message": "applied",
     }

@@ -288,3 +288,70 @@ def test_a_client_certificate_authenticates_as_its_common_name(
     assert (got.returncode, got.stdout) == (0, "stable-4.15")
     listed = kubectl(path, "get", "clusterversions")
     assert 'User "cert-user" cannot list resource "clusterversions"' in listed.stderr
+
+
+def test_kubectl_creates_lists_and_deletes_a_namespace(config: Path) -> None:
+    created = kubectl(config, "create", "namespace", "kubectl-made")
+    assert (created.returncode, created.stdout) == (0, "namespace/kubectl-made created\n")
+    again = kubectl(config, "create", "namespace", "kubectl-made")
+    assert again.stderr.strip() == (
+        'Error from server (AlreadyExists): namespaces "kubectl-made" already exists'
+    )
+    label = kubectl(
+        config, "get", "namespace", "-l", "kubernetes.io/metadata.name=kubectl-made", "-o", "name"
+    )
+    assert label.stdout == "namespace/kubectl-made\n"
+    deleted = kubectl(config, "delete", "namespace", "kubectl-made")
+    assert (deleted.returncode, deleted.stdout) == (0, 'namespace "kubectl-made" deleted\n')
+    gone = kubectl(config, "get", "namespace", "kubectl-made")
+    assert gone.stderr.strip() == (
+        'Error from server (NotFound): namespaces "kubectl-made" not found'
+    )
+
+
+def test_kubectl_lists_the_events_about_the_cluster_version(config: Path) -> None:
+    # The command the chart's NOTES give (charts/cvsync/templates/NOTES.txt).
+    event = json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": "version.kubectl", "namespace": "cvsync"},
+            "involvedObject": {
+                "apiVersion": "config.openshift.io/v1",
+                "kind": "ClusterVersion",
+                "name": "version",
+                "namespace": "cvsync",
+            },
+            "reason": "Applied",
+            "message": "applied channel",
+            "type": "Normal",
+        }
+    )
+    assert kubectl(config, "create", "-f", "-", stdin=event).returncode == 0
+    try:
+        listed = kubectl(
+            config, "-n", "cvsync", "get", "events",
+            "--field-selector", "involvedObject.kind=ClusterVersion", "-o", "name",
+        )  # fmt: skip
+        assert (listed.returncode, listed.stdout) == (0, "event/version.kubectl\n")
+        none = kubectl(
+            config, "-n", "cvsync", "get", "events", "--field-selector", "involvedObject.kind=Pod"
+        )
+        assert none.stderr.strip() == "No resources found in cvsync namespace."
+    finally:
+        kubectl(config, "-n", "cvsync", "delete", "event", "version.kubectl")
+
+
+def test_kubectl_is_told_it_may_not_read_what_the_sandbox_does_not_serve(
+    running: SandboxThread, tmp_path: Path
+) -> None:
+    # Authorization runs before the server looks for the resource (realserver step
+    # agent-get-secrets); `get --raw` sends the path as it is, past kubectl's discovery.
+    viewer = running.kubeconfig(tmp_path / "viewer", user="secret-less")
+    running.grant("secret-less", [])
+    run = kubectl(viewer, "get", "--raw", "/api/v1/namespaces/cvsync/secrets")
+    assert run.returncode == 1
+    assert run.stderr.strip() == (
+        'Error from server (Forbidden): secrets is forbidden: User "secret-less" cannot list '
+        'resource "secrets" in API group "" in the namespace "cvsync"'
+    )

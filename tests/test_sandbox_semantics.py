@@ -363,6 +363,64 @@ async def test_an_exact_list_from_a_compacted_resource_version_is_gone(http: Htt
     )
 
 
+async def read_watch(http: Http, path: str, **params: str) -> list[dict[str, Any]]:
+    async with http.session.get(path, params={"watch": "1", **params}) as stream:
+        assert stream.status == 200
+        return [json.loads(line) for line in (await stream.read()).splitlines()]
+
+
+async def test_a_watch_from_before_the_server_started_streams_one_expired_error(
+    http: Http,
+) -> None:
+    # Recorded from kube-apiserver v1.36.2, realserver step watch-too-old: the watch cache
+    # begins at the list it made when the server started, so resourceVersion 1 is too old
+    # even though nothing was compacted (k8s.io/apiserver pkg/storage/cacher watch_cache.go).
+    started = http.sandbox.store.resource_version
+    await http.applied("cvsync", channel="stable-4.15")
+    events = await read_watch(
+        http, CVS, resourceVersion="1", fieldSelector="metadata.name=version", timeoutSeconds="5"
+    )
+    assert events == [
+        {
+            "type": "ERROR",
+            "object": {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Failure",
+                "message": f"too old resource version: 1 ({started})",
+                "reason": "Expired",
+                "code": 410,
+            },
+        }
+    ]
+
+
+async def test_after_a_restart_a_watch_resumes_only_from_the_restart_on(http: Http) -> None:
+    # A restarted API server fills a new watch cache: older resourceVersions are Expired.
+    before = (await http.applied("cvsync", channel="a")).resource_version
+    await http.merge({"spec": {"channel": "b"}})
+    await http.sandbox.restart()
+    after = http.sandbox.store.resource_version
+    [gone] = await read_watch(http, CVS, resourceVersion=str(before), timeoutSeconds="1")
+    assert (gone["type"], gone["object"]["code"]) == ("ERROR", 410)
+    await http.merge({"spec": {"channel": "c"}})
+    [changed] = await read_watch(http, CVS, resourceVersion=str(after), timeoutSeconds="1")
+    assert (changed["type"], changed["object"]["spec"]["channel"]) == ("MODIFIED", "c")
+
+
+async def test_a_custom_resource_list_carries_an_empty_continue_and_a_built_in_one_not(
+    http: Http,
+) -> None:
+    # Recorded from kube-apiserver v1.36.2, realserver steps list-by-name and agent-list-all:
+    # an unstructured list writes its empty continue token; ListMeta's JSON omits it.
+    await http.applied("cvsync", channel="stable-4.15")
+    custom = (await http.get(CVS)).body["metadata"]
+    assert set(custom) == {"continue", "resourceVersion"}
+    assert custom["continue"] == ""
+    assert set((await http.get(EVENTS)).body["metadata"]) == {"resourceVersion"}
+
+
 # --- patch types -----------------------------------------------------------------------------
 
 
@@ -593,8 +651,9 @@ ERRORS = {
     "schema": ErrorCase(
         "PATCH", CV, 422, "Invalid", {"spec": {"desiredUpdate": {"architecture": "Multi"}}}, MERGE
     ),
-    "verb": ErrorCase("DELETE", "/api/v1/namespaces/default", 405, "MethodNotAllowed"),
-    "path": ErrorCase("GET", "/apis/example.com/v1/widgets", 404, "NotFound"),
+    "verb": ErrorCase("POST", f"{EVENTS}/e1", 405, "MethodNotAllowed", event("e1")),
+    "immortal": ErrorCase("DELETE", "/api/v1/namespaces/default", 403, "Forbidden"),
+    "path": ErrorCase("GET", "/api/v1/namespaces/default/widgets", 404, "NotFound"),
     "too-new": ErrorCase("GET", CVS, 504, "Timeout", params=(("resourceVersion", "999999"),)),
 }
 
@@ -620,11 +679,48 @@ async def test_a_bad_token_and_a_user_without_rules_get_status_bodies_too(http: 
     assert 'User "nobody" cannot get resource "clusterversions"' in forbidden.body["message"]
 
 
-async def test_a_get_on_an_unknown_path_is_a_not_found_status(http: Http) -> None:
-    for path in ("/nothing/here", "/apis/config.openshift.io/v1/clusterversions/version/scale"):
+async def test_an_unknown_path_under_a_built_in_group_is_the_routers_not_found_status(
+    http: Http,
+) -> None:
+    # kube-apiserver's go-restful router answers a path it has no route for with a generic
+    # 404 Status (k8s.io/apiserver pkg/server/handler.go serviceErrorHandler).
+    for path in ("/api/v1/namespaces/default/widgets", "/apis/coordination.k8s.io/v1/widgets"):
         reply = await http.get(path)
         assert_status_body(reply, 404, "NotFound")
         assert reply.body["message"] == "the server could not find the requested resource"
+        assert reply.body["details"] == {
+            "causes": [{"reason": "UnexpectedServerResponse", "message": "404: Page Not Found"}]
+        }
+
+
+async def test_a_path_no_handler_claims_is_a_plain_text_not_found(http: Http) -> None:
+    # Outside the built-in groups the request falls through the extensions server to the
+    # last handler of the chain, which writes Go's http.NotFound (k8s.io/apiserver
+    # pkg/util/notfoundhandler), e.g. an unknown resource in a CRD's group.
+    for path in (
+        "/nothing/here",
+        "/apis/example.com/v1/widgets",
+        "/apis/config.openshift.io/v1/widgets",
+    ):
+        reply = await http.get(path)
+        assert (reply.status, reply.body) == (404, "404 page not found\n")
+        assert reply.headers["Content-Type"] == "text/plain; charset=utf-8"
+
+
+async def test_an_unknown_subresource_of_a_custom_resource_is_the_objects_not_found(
+    http: Http,
+) -> None:
+    # apiextensions-apiserver customresource_handler.go: a subresource the CRD does not
+    # define answers NotFound for the object named.
+    await http.applied("cvsync", channel="stable-4.15")
+    reply = await http.get(f"{CV}/scale")
+    assert_status_body(reply, 404, "NotFound")
+    assert reply.body["message"] == 'clusterversions.config.openshift.io "version" not found'
+    assert reply.body["details"] == {
+        "name": "version",
+        "group": "config.openshift.io",
+        "kind": "clusterversions",
+    }
 
 
 async def test_discovery_documents_describe_the_served_resources(http: Http) -> None:
@@ -664,7 +760,9 @@ async def test_discovery_documents_describe_the_served_resources(http: Http) -> 
     core_names = {entry["name"]: entry for entry in core_v1["resources"]}
     assert {"events", "namespaces"} <= set(core_names)
     assert core_names["events"]["namespaced"] is True
-    assert sorted(core_names["namespaces"]["verbs"]) == ["get", "list", "watch"]
+    assert sorted(core_names["namespaces"]["verbs"]) == [
+        "create", "delete", "get", "list", "patch", "update", "watch"
+    ]  # fmt: skip
 
 
 async def test_healthz_answers_ok_without_credentials(http: Http) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from agent.sandbox import admission, fieldmanager, statuses
+from agent.sandbox import admission, fieldmanager, namespaces, statuses, strategies
 from agent.sandbox import field_errors as fe
 from agent.sandbox.apply_patch import (
     AppliedBody,
@@ -26,7 +26,7 @@ from agent.sandbox.apply_patch import (
 from agent.sandbox.crd_schema import FeatureSet, cluster_version_schema
 from agent.sandbox.fieldsets import EMPTY, FieldSet
 from agent.sandbox.patching import PatchError, json_patch, merge_patch
-from agent.sandbox.resources import ResourceType
+from agent.sandbox.resources import NAMESPACES, ResourceType
 from agent.sandbox.routing import Target
 from agent.sandbox.statuses import ApiError
 from agent.sandbox.store import JsonObject, ObjectKey, Store
@@ -104,29 +104,36 @@ class Api:
         obj = self._checked_body(rt, namespace, body, name="", default_type=True)
         # Decoding comes first: a strict field-validation 400 precedes even AlreadyExists.
         obj, warnings = self._pruned(rt, obj, options)
-        name = obj["metadata"].get("name") or ""
-        if not name and obj["metadata"].get("generateName"):
-            name = obj["metadata"]["generateName"] + uuid.uuid4().hex[:5]
-            obj["metadata"]["name"] = name
-        if not name:
+        name = strategies.name_or_generated(obj["metadata"])
+        obj = strategies.defaulted(rt, obj)
+        if not name and rt.validated_by_schema:
             raise _meta_invalid(rt, "", "metadata.name", "name or generateName is required")
-        if self.store.get(self.key(rt, namespace, name)) is not None:
-            raise statuses.already_exists(rt, name)
+        namespaces.require_namespace(self.store, rt, namespace)
         obj["metadata"].pop("managedFields", None)
         if rt.status_subresource:
             obj.pop("status", None)
+        # The writer owns what it sent and what decoding defaulted, not what the strategy sets.
+        tracked = copy.deepcopy(obj)
+        strategies.prepare_for_create(rt, obj)
         obj, _ = self._admit(rt, obj, None, "", options, pruned=True)
+        # Validation comes before existence: a real server answers 422 before 409.
+        if self.store.get(self.key(rt, namespace, name)) is not None:
+            raise statuses.already_exists(rt, name)
         self._stamp_new(rt, obj, namespace)
         managed = fieldmanager.update(
-            None, obj, [], options.manager, now=self.clock(), types=self._types(rt)
+            None, tracked, [], options.manager, now=self.clock(), types=self._types(rt)
         )
         obj["metadata"]["managedFields"] = fieldmanager.managed_fields_to_json(managed)
         return self._store(dataclasses.replace(target, name=name), None, obj, options, warnings)
 
     def replace(self, target: Target, body: Any, options: WriteOptions) -> WriteResult:
         rt, namespace, name = target.resource, target.namespace, target.name
-        old = self.get(rt, namespace, name)
         new = self._checked_body(rt, namespace, body, name=name, default_type=True)
+        old = self.store.get(self.key(rt, namespace, name))
+        if old is None:
+            if not rt.create_on_update:
+                raise statuses.not_found(rt, name)
+            return self.create(target, new, options)
         _check_resource_version(rt, name, new, old)
         return self._update(target, old, new, options)
 
@@ -151,6 +158,8 @@ class Api:
         return self._update(target, old, new, options)
 
     def delete(self, rt: ResourceType, namespace: str, name: str, dry_run: bool) -> JsonObject:
+        if rt is NAMESPACES:
+            return namespaces.delete_namespace(self.store, name, dry_run=dry_run, now=self.clock())
         key = self.key(rt, namespace, name)
         found = self.get(rt, namespace, name)
         if dry_run:
@@ -202,13 +211,16 @@ class Api:
             details = {"causes": exc.causes()}
             raise ApiError(statuses.status(409, "Conflict", exc.message, details)) from exc
         warnings += repeated_key_warnings(applied, options.field_validation)
-        new = result.object
+        new = strategies.defaulted(rt, result.object)
         if live is None:
+            namespaces.require_namespace(self.store, rt, namespace)
             if rt.status_subresource:
                 new.pop("status", None)
+            strategies.prepare_for_create(rt, new)
             self._stamp_new(rt, new, namespace)
         else:
             _check_resource_version(rt, name, new, live)
+            strategies.prepare_for_update(rt, new, live)
             self._keep_server_metadata(rt, live, new, subresource)
         new, _ = self._admit(rt, new, live, subresource, options, pruned=True)
         return self._store(target, live, new, options, warnings)
@@ -217,6 +229,8 @@ class Api:
         self, target: Target, old: JsonObject, new: JsonObject, options: WriteOptions
     ) -> WriteResult:
         rt, subresource = target.resource, target.subresource
+        new = strategies.defaulted(rt, new)
+        strategies.prepare_for_update(rt, new, old)
         new, warnings = self._pruned(rt, new, options)
         if rt.status_subresource:
             if subresource == "status":
@@ -301,6 +315,8 @@ class Api:
                     "on the request"
                 )
             metadata["namespace"] = namespace
+        else:
+            metadata.pop("namespace", None)  # a cluster-scoped object's namespace is cleared
         return obj
 
     def _pruned(
@@ -340,9 +356,11 @@ class Api:
                 self.feature_set,
                 subresource="status" if subresource == "status" else "",
             )
-            if causes:
-                name = obj["metadata"].get("name", "")
-                raise ApiError(admission.invalid_status(rt.kind_group, name, causes))
+        else:
+            causes = strategies.validate(rt, obj, old)
+        if causes:
+            name = obj["metadata"].get("name", "")
+            raise ApiError(admission.invalid_status(rt.kind_group, name, causes))
         return obj, warnings
 
     def _stamp_new(self, rt: ResourceType, obj: JsonObject, namespace: str) -> None:

@@ -1,7 +1,7 @@
 """The resource types the sandbox serves, with what discovery, routing and admission need.
 
 Pure data: ClusterVersion (cluster-scoped, /status), Lease, Event (namespaced) and
-Namespace (read-only), as a real server lists them.
+Namespace, as a real server lists them.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-_READ = ("get", "list", "watch")
+_NAMESPACE_VERBS = ("create", "delete", "get", "list", "patch", "update", "watch")
 _ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 
 
@@ -26,8 +26,9 @@ class ResourceType:
     status_subresource: bool = False
     tracks_generation: bool = False
     validated_by_schema: bool = False
-    # Whether a write without metadata.resourceVersion is applied to the latest object
-    # (the registry strategy's AllowUnconditionalUpdate); otherwise it is refused.
+    # The strategy's AllowCreateOnUpdate (a PUT may create) and AllowUnconditionalUpdate (a
+    # PUT need not carry a resourceVersion).
+    create_on_update: bool = False
     unconditional_update: bool = False
 
     @property
@@ -80,6 +81,7 @@ EVENTS = ResourceType(
     namespaced=True,
     verbs=_ALL_VERBS,
     short_names=("ev",),
+    create_on_update=True,
     unconditional_update=True,
 )
 NAMESPACES = ResourceType(
@@ -89,7 +91,7 @@ NAMESPACES = ResourceType(
     singular="namespace",
     kind="Namespace",
     namespaced=False,
-    verbs=_READ,
+    verbs=_NAMESPACE_VERBS,
     short_names=("ns",),
     unconditional_update=True,
 )

@@ -1,7 +1,8 @@
-"""Map request paths to resources the way kube-apiserver lays out its URL space.
+"""Map resource requests to the resources the sandbox serves, and answer the rest with the
+404 the real server's handler chain gives.
 
 Pure: `/apis/<group>/<version>/[namespaces/<ns>/]<resource>[/<name>[/<subresource>]]` and
-the core group's `/api/v1/...`.
+the core group's `/api/v1/...`, as `requestinfo` reads them.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent.sandbox import statuses
-from agent.sandbox.resources import BY_GROUP_VERSION, ResourceType
+from agent.sandbox.requestinfo import RequestInfo
+from agent.sandbox.resources import BY_GROUP_VERSION, RESOURCE_TYPES, ResourceType
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,48 +22,36 @@ class Target:
     subresource: str = ""
 
 
-def parse_resource_path(path: str) -> Target | None:
-    """The resource a path names, or None when it names none the sandbox serves."""
+# Groups the built-in router serves; a CRD's group (and any unknown one) is the extensions
+# server's, whose unknown paths fall through to the plain-text 404.
+_BUILTIN_GROUPS = frozenset(rt.group for rt in RESOURCE_TYPES if not rt.validated_by_schema)
+
+
+def target_for(info: RequestInfo) -> Target:
+    """The served resource a resource request names; raise the real server's 404 otherwise."""
+    types = BY_GROUP_VERSION.get((info.api_group, info.api_version), {})
+    resource = types.get(info.resource)
+    if resource is None or len(info.parts) > 3:
+        raise not_served(info.path)
+    if resource.namespaced and not info.namespace and info.name:
+        raise not_served(info.path)  # no route for a namespaced name outside a namespace
+    if not resource.namespaced and info.namespace and resource.plural != "namespaces":
+        raise not_served(info.path)
+    if info.subresource and not (info.subresource == "status" and resource.status_subresource):
+        if resource.validated_by_schema:
+            # The extensions server answers an unknown subresource of a custom resource with
+            # the object's NotFound (apiextensions-apiserver customresource_handler.go).
+            raise statuses.not_found(resource, info.name)
+        raise not_served(info.path)
+    namespace = info.namespace if resource.namespaced else ""
+    return Target(resource, namespace, info.name, info.subresource)
+
+
+def not_served(path: str) -> Exception:
+    """The 404 for a path nothing serves: JSON from the built-in router for /api/... and the
+    built-in groups, plain text from the last handler in the chain for everything else."""
     parts = [part for part in path.split("/") if part]
-    if parts[:2] == ["api", "v1"]:
-        group, version, rest = "", "v1", parts[2:]
-    elif len(parts) >= 3 and parts[0] == "apis":
-        group, version, rest = parts[1], parts[2], parts[3:]
-    else:
-        return None
-    types = BY_GROUP_VERSION.get((group, version))
-    if types is None or not rest:
-        return None
-    namespace = ""
-    if (
-        rest[0] == "namespaces"
-        and len(rest) >= 3
-        and rest[2] in types
-        and types[rest[2]].namespaced
-    ):
-        namespace, rest = rest[1], rest[2:]
-    resource = types.get(rest[0])
-    if resource is None or len(rest) > 3:
-        return None
-    if resource.namespaced and not namespace and len(rest) > 1:
-        return None
-    name = rest[1] if len(rest) > 1 else ""
-    subresource = rest[2] if len(rest) > 2 else ""
-    if subresource and not (subresource == "status" and resource.status_subresource):
-        return None
-    return Target(resource, namespace, name, subresource)
-
-
-def field_selector_name(selector: str) -> str:
-    """The name a `metadata.name=<name>` field selector asks for ("" for none)."""
-    name = ""
-    for term in filter(None, selector.split(",")):
-        field_name, _, value = term.replace("==", "=").partition("=")
-        if field_name == "metadata.name":
-            name = value
-        elif field_name != "metadata.namespace":
-            raise statuses.bad_request(
-                f'"{field_name}" is not a known field selector: only "metadata.name", '
-                '"metadata.namespace"'
-            )
-    return name
+    builtin = parts[:1] == ["api"] or (
+        len(parts) > 1 and parts[0] == "apis" and parts[1] in _BUILTIN_GROUPS
+    )
+    return statuses.no_route() if builtin else statuses.PageNotFoundError()

@@ -13,13 +13,13 @@ import json
 import secrets
 import ssl
 import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from agent.sandbox import discovery, openapi, statuses, tables
+from agent.sandbox import discovery, openapi, requestinfo, routing, selectors, statuses, tables
 from agent.sandbox.access import ADMIN_USER, AccessControl, AccessRequest, Identity
 from agent.sandbox.admin import admin_application
 from agent.sandbox.admission import warning_header
@@ -32,7 +32,7 @@ from agent.sandbox.kubeconfig import write_kubeconfig
 from agent.sandbox.operator import OperatorSimulator
 from agent.sandbox.operator_loop import OPERATOR_MANAGER, run_operator
 from agent.sandbox.resources import CLUSTER_VERSIONS, NAMESPACES, ResourceType
-from agent.sandbox.routing import Target, field_selector_name, parse_resource_path
+from agent.sandbox.routing import Target
 from agent.sandbox.scenarios import load_scenario
 from agent.sandbox.statuses import ApiError
 from agent.sandbox.store import ResourceVersionGoneError, Store
@@ -125,6 +125,7 @@ class Sandbox:
             self._temp.cleanup()
 
     async def start(self) -> None:
+        self.store.fill_watch_cache()
         if self.simulator is not None and self._operator_task is None:
             self._operator_task = asyncio.create_task(
                 run_operator(self.store, self.api, self.simulator), name="sandbox-operator"
@@ -173,22 +174,13 @@ class Sandbox:
         return context
 
     def _seed_namespaces(self) -> None:
+        """The namespaces a fresh cluster has, created as the API server's bootstrap does."""
         for name in (*DEFAULT_NAMESPACES, *self.options.extra_namespaces):
-            key = self.api.key(NAMESPACES, "", name)
-            if self.store.get(key) is None:
-                self.store.put(
-                    key,
-                    {
-                        "apiVersion": "v1",
-                        "kind": "Namespace",
-                        "metadata": {
-                            "name": name,
-                            "uid": secrets.token_hex(16),
-                            "creationTimestamp": self.api.clock(),
-                        },
-                        "spec": {"finalizers": ["kubernetes"]},
-                        "status": {"phase": "Active"},
-                    },
+            if self.store.get(self.api.key(NAMESPACES, "", name)) is None:
+                self.api.create(
+                    Target(NAMESPACES),
+                    {"metadata": {"name": name}},
+                    WriteOptions(manager="kube-apiserver"),
                 )
 
     def _seed_scenario(self, name: str) -> None:
@@ -217,6 +209,14 @@ class Sandbox:
             return await self._serve(request)
         except ApiError as exc:
             return _json(exc.body, exc.code, exc.headers)
+        except statuses.PageNotFoundError as exc:
+            return web.Response(
+                text=exc.body,
+                status=404,
+                content_type="text/plain",
+                charset="utf-8",
+                headers={"X-Content-Type-Options": "nosniff"},
+            )
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
         path = request.path.rstrip("/") or "/"
@@ -227,21 +227,20 @@ class Sandbox:
             return _json(discovery.version_info())
         if identity is None:
             raise statuses.unauthorized()
-        document = self._discovery(path)
-        if document is not None:
+        info = requestinfo.resolve(request.method, path, request.query)
+        if not info.is_resource_request:
+            document = self._discovery(path)
+            if document is None:
+                raise routing.not_served(path)
             return _json(document)
-        target = parse_resource_path(path)
-        if target is None:
-            raise ApiError(
-                statuses.status(404, "NotFound", "the server could not find the requested resource")
-            )
-        verb = _verb(request, target)
-        resource = target.resource.plural + (f"/{target.subresource}" if target.subresource else "")
-        self.faults.count(verb, resource, identity.user)
-        await self._inject_faults(request, verb, resource)
-        self._authorize(identity, verb, _authorized_target(request, verb, target), resource)
-        if verb not in target.resource.verbs and verb not in ("get", "patch", "update"):
-            raise statuses.method_not_allowed(request.method)
+        # As in the real handler chain: authentication, then the request's attributes,
+        # rate limiting, authorization, and only then does a handler look for the resource.
+        resource = info.resource + (f"/{info.subresource}" if info.subresource else "")
+        self.faults.count(info.verb, resource, identity.user)
+        await self._inject_faults(request, info.verb, resource)
+        self._authorize(identity, info, resource)
+        target = routing.target_for(info)
+        verb = _served_verb(request.method, info.verb, target)
         return await self._dispatch(request, verb, target)
 
     def _authenticate(self, request: web.Request) -> Identity | None:
@@ -253,11 +252,11 @@ class Sandbox:
         found = identity_from_peer_certificate(peer)
         return Identity(found[0], found[1]) if found else None
 
-    def _authorize(self, identity: Identity, verb: str, target: Target, resource: str) -> None:
-        ask = AccessRequest(verb, target.resource.group, resource, target.namespace, target.name)
+    def _authorize(self, identity: Identity, info: requestinfo.RequestInfo, resource: str) -> None:
+        ask = AccessRequest(info.verb, info.api_group, resource, info.namespace, info.name)
         if not self.access.authorize(identity, ask):
             raise statuses.forbidden(
-                target.resource, target.name, self.access.describe(identity, ask)
+                info.api_group, info.resource, info.name, self.access.describe(identity, ask)
             )
 
     async def _inject_faults(self, request: web.Request, verb: str, resource: str) -> None:
@@ -335,9 +334,10 @@ class Sandbox:
                     self.store.check_not_gone(number)
                 except ResourceVersionGoneError as exc:
                     raise ApiError(statuses.expired(exc.requested, exc.oldest)) from exc
-        name = field_selector_name(request.query.get("fieldSelector", ""))
+        fields = selectors.parse(request.query.get("fieldSelector", ""), rt)
         labels = _label_selector(request.query.get("labelSelector", ""))
-        items, resource_version = self.api.list(rt, target.namespace, name, labels)
+        items, resource_version = self.api.list(rt, target.namespace, fields.name, labels)
+        items = [item for item in items if fields.matches(item)]
         if tables.wants_table(request.headers.get("Accept", "")):
             include = request.query.get("includeObject", "Metadata")
             return _json(tables.table(rt, items, resource_version, include))
@@ -362,10 +362,15 @@ async def _serve_app(
 def list_body(
     rt: ResourceType, items: list[dict[str, Any]], resource_version: str
 ) -> dict[str, Any]:
+    metadata = {"resourceVersion": resource_version}
+    if rt.validated_by_schema:
+        # A custom resource's list is unstructured, and setting its continue token writes the
+        # key even when empty; built-in lists leave the empty token out (omitempty).
+        metadata = {"continue": "", **metadata}
     return {
         "apiVersion": rt.api_version,
         "kind": f"{rt.kind}List",
-        "metadata": {"resourceVersion": resource_version},
+        "metadata": metadata,
         "items": items,
     }
 
@@ -386,20 +391,15 @@ def _resource_version(text: str) -> int:
     return int(text)
 
 
-def _verb(request: web.Request, target: Target) -> str:
-    method = request.method
-    if method == "GET":
-        if target.name:
-            return "get"
-        return "watch" if request.query.get("watch", "") in ("1", "true", "True") else "list"
-    verbs = {"POST": "create", "PUT": "update", "PATCH": "patch"}
-    if method in verbs:
-        if (method == "POST") == bool(target.name):
-            raise statuses.method_not_allowed(method)
-        return verbs[method]
-    if method == "DELETE":
-        return "delete" if target.name else "deletecollection"
-    raise statuses.method_not_allowed(method)
+def _served_verb(method: str, verb: str, target: Target) -> str:
+    """The request's verb, if the resource's route takes this method at this path."""
+    if method not in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+        raise statuses.method_not_allowed(method)
+    if method in ("POST", "PUT", "PATCH") and (method == "POST") == bool(target.name):
+        raise statuses.method_not_allowed(method)
+    if verb not in target.resource.verbs and verb not in ("get", "patch", "update"):
+        raise statuses.method_not_allowed(method)
+    return verb
 
 
 def _write_options(request: web.Request) -> WriteOptions:
@@ -455,16 +455,3 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
         content_type="application/json",
         headers=headers,
     )
-
-
-def _authorized_target(request: web.Request, verb: str, target: Target) -> Target:
-    """The target as RBAC sees it: a list or watch whose field selector asks for exactly one
-    name (`metadata.name=version`) is authorized as a request for that name, as the real
-    API server's request-info resolver does; so resourceNames can restrict it."""
-    if verb not in ("list", "watch") or target.name:
-        return target
-    try:
-        name = field_selector_name(request.query.get("fieldSelector", ""))
-    except ApiError:
-        return target  # an unknown selector is refused later, with its own error
-    return replace(target, name=name) if name else target

@@ -38,11 +38,20 @@ def status(
     return body
 
 
+class PageNotFoundError(Exception):
+    """A path no handler claims: the API server's last resort answers in plain text."""
+
+    body = "404 page not found\n"
+
+
 def _details(rt: ResourceType, name: str) -> dict[str, Any]:
-    details: dict[str, Any] = {"name": name, "kind": rt.plural}
-    if rt.group:
-        details["group"] = rt.group
-    return details
+    return _resource_details(rt.group, rt.plural, name)
+
+
+def _resource_details(group: str, resource: str, name: str) -> dict[str, Any]:
+    # metav1.StatusDetails' fields are all omitempty.
+    details = {"name": name, "group": group, "kind": resource}
+    return {key: value for key, value in details.items() if value}
 
 
 def not_found(rt: ResourceType, name: str) -> ApiError:
@@ -82,10 +91,41 @@ def unauthorized() -> ApiError:
     return ApiError(status(401, "Unauthorized", "Unauthorized"))
 
 
-def forbidden(rt: ResourceType, name: str, reason_text: str) -> ApiError:
-    subject = f'{rt.qualified_plural} "{name}"' if name else rt.qualified_plural
+def forbidden(group: str, resource: str, name: str, reason_text: str) -> ApiError:
+    """errors.NewForbidden for a resource the request names, whether the server serves it
+    or not: authorization runs before any routing."""
+    qualified = f"{resource}.{group}" if group else resource
+    subject = f'{qualified} "{name}"' if name else qualified
     return ApiError(
-        status(403, "Forbidden", f"{subject} is forbidden: {reason_text}", _details(rt, name))
+        status(
+            403,
+            "Forbidden",
+            f"{subject} is forbidden: {reason_text}",
+            _resource_details(group, resource, name),
+        )
+    )
+
+
+def no_route() -> ApiError:
+    """What the built-in API groups' router (go-restful) answers for a path it has no route
+    for, such as an unknown resource under /api/v1 (k8s.io/apiserver server/handler.go)."""
+    cause = {"reason": "UnexpectedServerResponse", "message": "404: Page Not Found"}
+    return ApiError(
+        status(
+            404, "NotFound", "the server could not find the requested resource", {"causes": [cause]}
+        )
+    )
+
+
+def namespace_not_found(namespace: str) -> ApiError:
+    """The NamespaceLifecycle admission plugin's answer to a write into a missing namespace."""
+    return ApiError(
+        status(
+            404,
+            "NotFound",
+            f'namespaces "{namespace}" not found',
+            _resource_details("", "namespaces", namespace),
+        )
     )
 
 

@@ -70,6 +70,9 @@ class Store:
         self.history: deque[ChangeEvent] = deque(maxlen=window)
         self.watchers: list[Watcher] = []
         self._compacted_through = 0
+        # The resourceVersion the API server's watch cache was filled at when it (re)started:
+        # its history begins there, so a watch from before it is Expired.
+        self._watch_cache_start = 0
         if state_dir is not None:
             self._load(state_dir)
 
@@ -128,13 +131,19 @@ class Store:
                 if watcher.matches(key):
                     watcher.queue.put_nowait(ChangeEvent(self.resource_version, "ADDED", key, obj))
         else:
-            if since < self._compacted_through:
-                raise ResourceVersionGoneError(since, self._compacted_through + 1)
+            oldest = max(self._compacted_through, self._watch_cache_start)
+            if since < oldest:
+                raise ResourceVersionGoneError(since, oldest)
             for event in self._events_after(since):
                 if watcher.matches(event.key):
                     watcher.queue.put_nowait(event)
         self.watchers.append(watcher)
         return watcher
+
+    def fill_watch_cache(self) -> None:
+        """Start the watch history at the current resourceVersion, as an API server's watch
+        cache starts from a list when the server starts: watches resume from here on only."""
+        self._watch_cache_start = self.resource_version
 
     def check_not_gone(self, resource_version: int) -> None:
         if resource_version < self._compacted_through:

@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from agent.sandbox import statuses, tables
-from agent.sandbox.routing import field_selector_name
+from agent.sandbox import selectors, statuses, tables
 from agent.sandbox.store import ChangeEvent, ResourceVersionGoneError
 
 if TYPE_CHECKING:
@@ -34,7 +33,8 @@ async def stream_watch(
     since = None if requested in ("", "0") else int(requested) if requested.isdigit() else -1
     if since == -1:
         raise statuses.bad_request(f'resourceVersion: Invalid value: "{requested}"')
-    name = field_selector_name(query.get("fieldSelector", "")) or target.name
+    fields = selectors.parse(query.get("fieldSelector", ""), rt)
+    name = fields.name or target.name
     timeout = float(query.get("timeoutSeconds") or 0) or sandbox.options.default_watch_timeout * (
         1 + random.random()
     )
@@ -81,6 +81,8 @@ async def stream_watch(
                 continue
             if event is None:
                 break
+            if not fields.matches(event.object):
+                continue
             await response.write(_event_line(event.type, shaped(event)))
     except ConnectionResetError:
         pass  # the client went away
