@@ -27,6 +27,7 @@ _GENERATED_PREFIX_LIMIT = 58
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _EVENT_LIMITS = {"reportingInstance": 128, "action": 128, "reason": 128, "message": 1024}
 
+
 def generate_name(prefix: str) -> str:
     """A name for metadata.generateName, as the API server makes one."""
     suffix = "".join(secrets.choice(_NAME_ALPHABET) for _ in range(5))
