@@ -39,15 +39,15 @@ from typing import Any
 from agent.adapters.git import GitCloneSource
 from agent.adapters.kube import KubeCluster
 from agent.clock import SteppedClock
+from agent.engine.reconciler import Reconciler, Result
+from agent.engine.runtime import Runtime
 from agent.model.policy import Blackout, MaintenanceWindow, Policy
-from agent.pipeline.parse import parse_text
-from agent.pipeline.upgrade import check_upgrade
-from agent.reconciler import Reconciler, Result
-from agent.runtime import Runtime
 from agent.sandbox.access import FULL_ACCESS
 from agent.sandbox.resources import CLUSTER_VERSIONS
 from agent.sandbox.server import Sandbox, SandboxOptions
 from agent.settings import GitSettings, Settings
+from agent.spec.parse import parse_text
+from agent.upgrade.decision import check_upgrade
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = Path(os.environ.get("CVSYNC_CORPUS", REPO.parent / "shared" / "corpus"))

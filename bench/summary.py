@@ -38,8 +38,8 @@ from ruamel.yaml.constructor import SafeConstructor
 
 from agent.model.revision import Revision
 from agent.model.status import AgentState, StatusSummary
-from agent.pipeline.status_render import render_markdown, render_yaml
-from agent.pipeline.summarize import summarize
+from agent.report.status_render import render_markdown, render_yaml
+from agent.report.summarize import summarize
 
 GOAL_MS = 20.0
 REPO = Path(__file__).resolve().parent.parent

@@ -57,7 +57,7 @@ from ruamel.yaml import YAML
 
 from agent.adapters.files import collect_spec_files
 from agent.model.findings import Severity
-from agent.pipeline.check import CheckReport, check_files
+from agent.report.check import CheckReport, check_files
 
 GOAL_FILES_PER_SECOND = 1_000.0
 GOAL_RATIO_TO_SAFE = 2.0

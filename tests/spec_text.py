@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from agent.model.findings import Finding
-from agent.pipeline.parse import parse_text
-from agent.pipeline.validate import validate_document
+from agent.spec.parse import parse_text
+from agent.spec.validate import validate_document
 
 CLUSTER_ID = "5e65da93-4167-4f1e-9571-f99963cda23e"
 

@@ -29,7 +29,7 @@ from helm_support import (
 )
 from ruamel.yaml import YAML
 
-from agent import cli
+from agent.cli import commands as cli
 
 REQUIRED: dict[str, Any] = {
     "cluster": "prod-east",

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from spec_text import HEADER
 
-from agent.pipeline.parse import MAX_FILE_BYTES
+from agent.spec.parse import MAX_FILE_BYTES
 
 
 def cvsync(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -12,8 +12,8 @@ import pytest
 from conftest import CORPUS_CLUSTER_VERSIONS, NO_TYPE_META, corpus_bytes, corpus_path
 
 from agent.model.findings import Severity
-from agent.pipeline.parse import parse_file, parse_text
-from agent.pipeline.validate import validate_document
+from agent.spec.parse import parse_file, parse_text
+from agent.spec.validate import validate_document
 
 CLUSTER_VERSIONS = CORPUS_CLUSTER_VERSIONS
 

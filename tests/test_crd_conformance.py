@@ -17,8 +17,8 @@ from ruamel.yaml import YAML
 
 from agent.model import findings as rules
 from agent.model.findings import Finding, Severity
-from agent.pipeline.parse import parse_text
-from agent.pipeline.validate import validate_document
+from agent.spec.parse import parse_text
+from agent.spec.validate import validate_document
 
 pytestmark = pytest.mark.corpus
 

@@ -24,8 +24,8 @@ from jsonschema import Draft7Validator
 from ruamel.yaml import YAML
 
 from agent.model.findings import Finding, Severity
-from agent.pipeline.parse import parse_text
-from agent.pipeline.validate import validate_document
+from agent.spec.parse import parse_text
+from agent.spec.validate import validate_document
 
 pytestmark = pytest.mark.corpus
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agent.pipeline.cron import CronSchedule
+from agent.upgrade.cron import CronSchedule
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -16,10 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.model.drift import DriftKind
-from agent.pipeline.diff import diff, is_older, version_key
-from agent.pipeline.normalize import desired_spec, live_spec
-from agent.pipeline.owners import owned_leaves, owner_of
-from agent.pipeline.parse import parse_file
+from agent.spec.normalize import desired_spec, live_spec
+from agent.spec.parse import parse_file
+from agent.sync.diff import diff, is_older, version_key
+from agent.sync.owners import owned_leaves, owner_of
 
 CLUSTER_VERSIONS = CORPUS_CLUSTER_VERSIONS
 MANAGED_FIELDS = "4.20.0-nightly-progressing-forced-unverified-managedfields.yaml"

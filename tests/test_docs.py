@@ -27,3 +27,16 @@ def test_every_policy_rule_is_documented() -> None:
     assert len(catalogue) >= 15
     for rule in catalogue:
         assert f"`{rule.id}`" in README, rule.id
+
+
+def test_the_module_map_names_every_package_and_module_of_the_agent() -> None:
+    """The README's module map matches the tree: every package folder and every module of the
+    pure packages, the engine and the command line is named there."""
+    section = README[README.index("## Development") :]
+    agent = REPO_ROOT / "agent"
+    for package in sorted(p for p in agent.iterdir() if (p / "__init__.py").exists()):
+        assert f"{package.name}/" in section, package.name
+        if package.name in ("spec", "sync", "upgrade", "report", "engine", "cli"):
+            for module in sorted(package.glob("*.py")):
+                if module.stem != "__init__":
+                    assert f"`{module.stem}`" in section, f"{package.name}/{module.name}"

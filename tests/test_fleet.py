@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from spec_text import HEADER
 
-from agent.pipeline.check import check_files
+from agent.report.check import check_files
 
 
 def _rules(files: dict[str, str]) -> list[tuple[str, str]]:

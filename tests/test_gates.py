@@ -13,8 +13,8 @@ from ruamel.yaml import YAML
 
 from agent.model.gates import GateDecision, GateSettings, Verdict
 from agent.model.plan import ALLOW_ROLLBACK_ANNOTATION
-from agent.pipeline.gates import evaluate_gates
-from agent.pipeline.status_read import available_updates, conditional_updates
+from agent.upgrade.gates import evaluate_gates
+from agent.upgrade.status_read import available_updates, conditional_updates
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 LATER, EARLIER = NOW + timedelta(days=1), NOW - timedelta(seconds=1)

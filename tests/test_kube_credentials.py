@@ -18,8 +18,8 @@ from test_kube_adapter import Follower, wait_until
 from agent.adapters.credentials import Credentials, CredentialSource
 from agent.adapters.kube import KubeCluster
 from agent.adapters.lease import LeaseStore
+from agent.engine.leadership import LeaseRecord
 from agent.errors import KubeError, UnauthorizedError
-from agent.pipeline.leadership import LeaseRecord
 from agent.sandbox.access import FULL_ACCESS
 from agent.sandbox.handlers import MERGE_PATCH, WriteOptions
 from agent.sandbox.resources import CLUSTER_VERSIONS, EVENTS, LEASES

@@ -22,7 +22,7 @@ from test_run_end_to_end import CLUSTER, Agent, cvsync_run
 from agent.adapters.elector import LeaderElector, LeaderOnlyCluster, NotLeaderError
 from agent.adapters.kube import KubeCluster
 from agent.adapters.lease import LeaseStore, LostRaceError
-from agent.pipeline.leadership import LeaseRecord, Timings
+from agent.engine.leadership import LeaseRecord, Timings
 from agent.sandbox.access import FULL_ACCESS
 from agent.sandbox.handlers import WriteOptions
 from agent.sandbox.resources import CLUSTER_VERSIONS, LEASES

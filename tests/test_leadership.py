@@ -1,11 +1,11 @@
-"""The leader election rules (pipeline.leadership), as client-go's leaderelection applies
+"""The leader election rules (engine.leadership), as client-go's leaderelection applies
 them, with the clock given: acquire, renew, wait, lose, release, and the timing checks."""
 
 from __future__ import annotations
 
 import pytest
 
-from agent.pipeline.leadership import (
+from agent.engine.leadership import (
     LeaseRecord,
     Observed,
     Step,

@@ -8,8 +8,8 @@ import pytest
 from conftest import corpus_path
 from spec_text import HEADER
 
-from agent.pipeline import parse as parse_module
-from agent.pipeline.parse import MAX_FILE_BYTES, parse_file, parse_text
+from agent.spec import parse as parse_module
+from agent.spec.parse import MAX_FILE_BYTES, parse_file, parse_text
 
 
 def _rules(text: str) -> list[tuple[str, int, int]]:

@@ -18,10 +18,10 @@ from agent.model.documents import ManifestDocument
 from agent.model.gates import GateDecision, GateRow, UpgradeCheck, Verdict, WindowState
 from agent.model.plan import ALLOW_ROLLBACK_ANNOTATION, ApplyPlan
 from agent.model.policy import DriftAction, DriftActions
-from agent.pipeline.diff import diff
-from agent.pipeline.normalize import desired_spec
-from agent.pipeline.parse import parse_file, parse_text
-from agent.pipeline.plan import Mode, plan_apply
+from agent.spec.normalize import desired_spec
+from agent.spec.parse import parse_file, parse_text
+from agent.sync.diff import diff
+from agent.sync.plan import Mode, plan_apply
 
 CLUSTER_VERSIONS = CORPUS_CLUSTER_VERSIONS
 IDLE_4_16 = "4.16.27-idle-failing-monitoring-unavailable.yaml"

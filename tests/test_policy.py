@@ -17,7 +17,7 @@ from agent.model.policy import (
     Mode,
     Policy,
 )
-from agent.pipeline.policy import parse_policy
+from agent.upgrade.policy import parse_policy
 
 TODAY = date(2025, 6, 1)
 HEADER = "apiVersion: cvsync.io/v1alpha1\nkind: UpgradePolicy\nspec:\n"

@@ -17,8 +17,8 @@ from conftest import CORPUS, REPO_ROOT, corpus_path
 from ruamel.yaml import YAML
 from sandbox_support import sandbox_thread
 
-from agent.cli import cvsync
-from agent.plan_command import graph_path
+from agent.cli.commands import cvsync
+from agent.cli.plan_command import graph_path
 from agent.sandbox.access import FULL_ACCESS
 from agent.sandbox.graph import UpdateGraph
 from agent.sandbox.resources import CLUSTER_VERSIONS

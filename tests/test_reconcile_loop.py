@@ -16,9 +16,9 @@ from gitrepo import Remote
 
 from agent.adapters.git import GitCloneSource
 from agent.adapters.kube import KubeCluster
-from agent.bootstrap import run_agent
-from agent.reconciler import CycleOutcome, Reconciler, Result
-from agent.runtime import Runtime
+from agent.engine.bootstrap import run_agent
+from agent.engine.reconciler import CycleOutcome, Reconciler, Result
+from agent.engine.runtime import Runtime
 from agent.sandbox.access import FULL_ACCESS, Rule
 from agent.sandbox.handlers import MERGE_PATCH, WriteOptions
 from agent.sandbox.resources import CLUSTER_VERSIONS

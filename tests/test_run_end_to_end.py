@@ -29,8 +29,8 @@ import pytest
 from git_http_server import GitHttpServer
 from gitrepo import GitSyncLayout, Remote
 
-from agent.reconciler import CycleOutcome, Reconciler, Result
-from agent.runtime import Runtime, retry_delay
+from agent.engine.reconciler import CycleOutcome, Reconciler, Result
+from agent.engine.runtime import Runtime, retry_delay
 from agent.sandbox.access import FULL_ACCESS
 from agent.sandbox.handlers import MERGE_PATCH, WriteOptions
 from agent.sandbox.resources import CLUSTER_VERSIONS

@@ -18,13 +18,13 @@ from ruamel.yaml import YAML
 from agent.model.gates import GateDecision, GateSettings
 from agent.model.plan import ALLOW_ROLLBACK_ANNOTATION
 from agent.model.status import AgentState
-from agent.pipeline.diff import version_key
-from agent.pipeline.gates import evaluate_gates
-from agent.pipeline.status_document import document
-from agent.pipeline.status_live import is_status_file, live_from_status, load_live_object
-from agent.pipeline.status_render import render_json, render_yaml
-from agent.pipeline.summarize import summarize
+from agent.report.status_document import document
+from agent.report.status_live import is_status_file, live_from_status, load_live_object
+from agent.report.status_render import render_json, render_yaml
+from agent.report.summarize import summarize
 from agent.sandbox.scenarios import load_scenario, scenario_names
+from agent.sync.diff import version_key
+from agent.upgrade.gates import evaluate_gates
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 AGENT = AgentState(cluster="c")

@@ -38,19 +38,19 @@ from agent.model.status import (
     UpdateState,
     UpdateTarget,
 )
-from agent.pipeline.diff import diff, version_key
-from agent.pipeline.normalize import desired_spec
-from agent.pipeline.parse import parse_text
-from agent.pipeline.status_document import document
-from agent.pipeline.status_render import (
+from agent.report.status_document import document
+from agent.report.status_render import (
     render_drift_report_markdown,
     render_json,
     render_markdown,
     render_text,
     render_yaml,
 )
-from agent.pipeline.summarize import drift_entries, meaning, summarize, transition
-from agent.pipeline.upgrade import check_upgrade
+from agent.report.summarize import drift_entries, meaning, summarize, transition
+from agent.spec.normalize import desired_spec
+from agent.spec.parse import parse_text
+from agent.sync.diff import diff, version_key
+from agent.upgrade.decision import check_upgrade
 
 GOLDEN = Path(__file__).parent / "golden"
 CLUSTER_VERSIONS = sorted((CORPUS / "clusterversions").glob("*.yaml"))

@@ -26,13 +26,13 @@ from agent.adapters.git import GitCloneSource
 from agent.adapters.git_writer import StatusWriter
 from agent.adapters.kube import KubeCluster
 from agent.clock import SteppedClock
-from agent.reconciler import CycleOutcome, Reconciler, Result
-from agent.runtime import Runtime
+from agent.engine.reconciler import CycleOutcome, Reconciler, Result
+from agent.engine.runtime import Runtime
+from agent.engine.writeback import WriteBack
 from agent.sandbox.access import FULL_ACCESS
 from agent.sandbox.resources import CLUSTER_VERSIONS, EVENTS
 from agent.sandbox.server import Sandbox, SandboxOptions
 from agent.settings import GitSettings, Settings
-from agent.writeback import WriteBack
 
 CLUSTER = "east"
 SPEC_PATH = f"clusters/{CLUSTER}/clusterversion.yaml"

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from agent.model.policy import Blackout, MaintenanceWindow, Policy
-from agent.pipeline.windows import window_state
+from agent.upgrade.windows import window_state
 
 SATURDAY_BERLIN = MaintenanceWindow("0 2 * * SAT", timedelta(hours=4), "Europe/Berlin")
 

@@ -11,13 +11,13 @@ from gitrepo import Remote, git
 from agent.adapters.git import GitCloneSource
 from agent.adapters.git_writer import StatusWriter
 from agent.adapters.kube import KubeCluster
-from agent.reconciler import Reconciler
-from agent.runtime import Runtime
+from agent.engine.reconciler import Reconciler
+from agent.engine.runtime import Runtime
+from agent.engine.writeback import WriteBack
 from agent.sandbox.access import FULL_ACCESS
 from agent.sandbox.resources import CLUSTER_VERSIONS
 from agent.sandbox.server import Sandbox, SandboxOptions
 from agent.settings import GitSettings, Settings
-from agent.writeback import WriteBack
 
 SPEC_PATH = "clusters/east/clusterversion.yaml"
 

@@ -2,7 +2,7 @@
 renews the Lease, and guards that refuse applies and pushes once this replica is not the
 leader, so that replicas > 1 never act at the same time.
 
-I/O orchestration over adapters/lease.LeaseStore; decisions are pipeline.leadership's.
+I/O orchestration over adapters/lease.LeaseStore; decisions are engine.leadership's.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from agent.adapters.lease import LeaseStore, LostRaceError, StoredLease, micro_time
-from agent.errors import CvsyncError, KubeError, SourceError
-from agent.pipeline.leadership import (
+from agent.engine.leadership import (
     Observed,
     Step,
     Timings,
@@ -25,7 +24,8 @@ from agent.pipeline.leadership import (
     released,
     still_leading,
 )
-from agent.ports import Cluster, JsonObject
+from agent.engine.ports import Cluster, JsonObject
+from agent.errors import CvsyncError, KubeError, SourceError
 
 _LOG = logging.getLogger("cvsync.leader")
 RELEASE_TIMEOUT = 3.0  # a clean shutdown must not hang on an unreachable API server

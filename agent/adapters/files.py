@@ -16,7 +16,7 @@ from agent.errors import UsageError
 from agent.model import findings as rules
 from agent.model.findings import Finding
 from agent.model.source import SourceLocation
-from agent.pipeline.parse import MAX_FILE_BYTES, too_large_finding
+from agent.spec.parse import MAX_FILE_BYTES, too_large_finding
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 

@@ -19,6 +19,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from agent.adapters.credentials import Credentials, CredentialSource
 from agent.adapters.events import EventRecorder
+from agent.engine.ports import JsonObject
 from agent.errors import (
     ApplyConflictError,
     ForbiddenError,
@@ -26,7 +27,6 @@ from agent.errors import (
     KubeError,
     UnauthorizedError,
 )
-from agent.ports import JsonObject
 
 GROUP, VERSION, PLURAL, NAME = "config.openshift.io", "v1", "clusterversions", "version"
 API_VERSION, KIND = f"{GROUP}/{VERSION}", "ClusterVersion"

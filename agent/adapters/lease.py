@@ -18,9 +18,9 @@ import aiohttp
 from kubernetes_asyncio import client
 
 from agent.adapters.credentials import Credentials, CredentialSource
+from agent.engine.leadership import LeaseRecord
+from agent.engine.ports import JsonObject
 from agent.errors import KubeError
-from agent.pipeline.leadership import LeaseRecord
-from agent.ports import JsonObject
 
 REQUEST_TIMEOUT = (5, 10)
 _TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)

@@ -1,6 +1,6 @@
 """A parsed manifest document: plain JSON-like data plus the position of every field.
 
-Pure data produced by `pipeline.parse` and read by every later stage.
+Pure data produced by `spec.parse` and read by every later stage.
 """
 
 from __future__ import annotations

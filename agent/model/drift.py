@@ -1,6 +1,6 @@
 """Drift between the spec in git and the live ClusterVersion, field by field.
 
-Pure data produced by `pipeline.diff` and read by plan, report and metrics.
+Pure data produced by `sync.diff` and read by plan, report and metrics.
 """
 
 from __future__ import annotations

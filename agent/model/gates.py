@@ -1,6 +1,6 @@
 """Upgrade gates: what cvsync checks before it changes spec.desiredUpdate, and what it decided.
 
-Pure data, produced by `pipeline.gates` and read by plans, PR reports and the reconciler.
+Pure data, produced by `upgrade.gates` and read by plans, PR reports and the reconciler.
 `GateSettings` holds exactly what the gates need from the policy, so the policy can build it.
 """
 

@@ -1,6 +1,6 @@
 """What one reconcile cycle will write: the server-side apply body, or why it writes nothing.
 
-Pure data produced by `pipeline.plan` and read by the reconciler and the reports.
+Pure data produced by `sync.plan` and read by the reconciler and the reports.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """An upgrade policy: what `clusters/<name>/policy.yaml` allows, requires and corrects.
 
-Pure data produced by `pipeline.policy`. Every field has the default a cluster gets when
+Pure data produced by `upgrade.policy`. Every field has the default a cluster gets when
 its policy file leaves the field out.
 """
 

@@ -1,7 +1,7 @@
 """What cvsync reports about a cluster: the live ClusterVersion's status, summarized, and
 cvsync's own state (revisions, last cycle, conflicts, drift and what was done about it).
 
-Pure data, produced by `pipeline.summarize` and rendered by `pipeline.status_render`.
+Pure data, produced by `report.summarize` and rendered by `report.status_render`.
 """
 
 from __future__ import annotations

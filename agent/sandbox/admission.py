@@ -1,6 +1,7 @@
 """What kube-apiserver does with a ClusterVersion body: prune, validate, and word the refusal.
 
-Pure: dicts in, dicts and causes out; no I/O, no HTTP. Never imports agent.pipeline.
+Pure: dicts in, dicts and causes out; no I/O, no HTTP. Never imports the
+agent's spec, sync or report.
 """
 
 from __future__ import annotations

@@ -1,0 +1,315 @@
+"""One reconcile cycle over the pure stages: read git, validate, read the cluster, diff, plan,
+apply; always ends in a CycleOutcome, even when a stage fails.
+
+Async only where it awaits a port (Source, Cluster); every decision is a pure stage.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from agent.clock import Clock, SystemClock
+from agent.engine.ports import Cluster, Source
+from agent.errors import (
+    ApplyConflictError,
+    ForbiddenError,
+    InvalidObjectError,
+    KubeError,
+    SourceError,
+)
+from agent.model.documents import ManifestDocument
+from agent.model.drift import Drift
+from agent.model.findings import Finding, Severity
+from agent.model.gates import UpgradeCheck
+from agent.model.policy import Mode, Policy
+from agent.model.revision import Revision, Snapshot
+from agent.settings import Settings
+from agent.spec.normalize import desired_spec
+from agent.spec.parse import parse_file
+from agent.spec.validate import validate_document
+from agent.sync.diff import diff
+from agent.sync.plan import plan_apply
+from agent.upgrade.decision import check_upgrade
+from agent.upgrade.policy import parse_policy
+
+FORBIDDEN_RETRY = 60.0  # seconds before an apply RBAC refused is tried again
+FORBIDDEN_HINT = (
+    "cvsync's account needs get, list, watch and patch on clusterversions.config.openshift.io "
+    "(resourceNames: [version]); the Helm chart's ClusterRole grants exactly that"
+)
+
+
+class Result(StrEnum):
+    APPLIED = "Applied"
+    IN_SYNC = "InSync"
+    DRIFT_REPORTED = "DriftReported"
+    STALLED = "Stalled"
+    WAITING = "Waiting"  # git's target waits for a maintenance window; nothing else to do
+    FAILED = "Failed"
+
+
+@dataclass(frozen=True, slots=True)
+class CycleOutcome:
+    result: Result
+    reason: str  # CamelCase, such as ApplyConflict, ClusterIDMismatch, InvalidSpec
+    message: str
+    revision: Revision | None = None  # the revision whose spec was in force
+    attempted: Revision | None = None  # the newest revision seen in git
+    drift: Drift = field(default_factory=Drift)
+    findings: tuple[Finding, ...] = ()
+    retryable: bool = False
+    seconds: float = 0.0
+    fetch_seconds: float | None = None  # time spent refreshing the source, when it was
+    conflicts: tuple[tuple[str, str], ...] = ()  # (field, owner) an apply could not take
+    corrected: tuple[str, ...] = ()  # drifted paths this cycle's apply put back
+    upgrade: UpgradeCheck | None = None  # the gates' decision on git's desiredUpdate
+
+
+@dataclass
+class DesiredSpec:
+    revision: Revision
+    document: ManifestDocument
+    policy: Policy = field(default_factory=Policy)
+
+
+def select_spec(
+    snapshot: Snapshot, spec_path: str
+) -> tuple[ManifestDocument | None, tuple[Finding, ...]]:
+    """The cluster's one valid ClusterVersion document at this snapshot, or the findings
+    that make it unusable (warnings alone never do)."""
+    data = snapshot.file(spec_path)
+    if data is None:
+        return None, ()
+    parsed = parse_file(data, spec_path)
+    findings = list(parsed.findings)
+    for doc in parsed.documents:
+        findings.extend(validate_document(doc))
+    errors = tuple(f for f in findings if f.severity is Severity.ERROR)
+    if errors:
+        return None, errors
+    if len(parsed.documents) != 1:
+        return None, tuple(findings)
+    return parsed.documents[0], tuple(findings)
+
+
+class Reconciler:
+    """Holds what must survive between cycles: the snapshot and the last good spec."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        source: Source,
+        cluster: Cluster,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = (clock or SystemClock()).now
+        self.source = source
+        self.cluster = cluster
+        self.snapshot: Snapshot | None = None
+        self.last_good: DesiredSpec | None = None
+        self.last_applied: Revision | None = None
+        self.last_live: dict[str, Any] | None = None  # the object the last cycle compared
+        # A refused apply is not retried until git's body or the live spec's ownership
+        # changes: repeating it would only repeat the same 409 on every status update.
+        self._refused: tuple[str, CycleOutcome, float] | None = None  # (attempt, outcome, until)
+
+    async def cycle(self, *, refresh_source: bool) -> CycleOutcome:
+        started = time.monotonic()
+        outcome = await self._cycle(refresh_source)
+        return _with_duration(outcome, time.monotonic() - started)
+
+    async def _cycle(self, refresh_source: bool) -> CycleOutcome:
+        problem: CycleOutcome | None = None
+        fetch_seconds = None
+        if refresh_source or self.snapshot is None:
+            fetch_started = time.monotonic()
+            try:
+                self.snapshot = await self.source.refresh()
+            except SourceError as exc:
+                problem = CycleOutcome(
+                    Result.FAILED, exc.reason, exc.message, retryable=exc.retryable
+                )
+            fetch_seconds = time.monotonic() - fetch_started
+        attempted = self.snapshot.revision if self.snapshot else None
+        if self.snapshot is not None:
+            problem = self._take_spec(self.snapshot) or problem
+        if self.last_good is None:
+            return problem or CycleOutcome(
+                Result.STALLED, "NoSpec", "no valid spec has been read yet", attempted=attempted
+            )
+        outcome = replace(await self._reconcile(self.last_good), fetch_seconds=fetch_seconds)
+        if problem is not None:
+            # A broken commit never reaches the cluster; the last good spec stays in force.
+            return replace(
+                outcome,
+                result=Result.STALLED if problem.result is not Result.FAILED else problem.result,
+                reason=problem.reason,
+                message=f"{problem.message}; {self.last_good.revision} stays in force",
+                findings=problem.findings,
+                attempted=attempted,
+                # A failed fetch is retried (the runtime's backoff) as the error allows.
+                retryable=problem.retryable or outcome.retryable,
+            )
+        return replace(outcome, attempted=attempted)
+
+    def _take_spec(self, snapshot: Snapshot) -> CycleOutcome | None:
+        path = self.settings.cluster_spec_path
+        document, findings = select_spec(snapshot, path)
+        if document is None:
+            errors = [f for f in findings if f.severity is Severity.ERROR]
+            if not findings:
+                message = f"{path} does not exist at {snapshot.revision}"
+            elif errors:
+                message = "; ".join(f"{f.location}: {f.rule}: {f.message}" for f in errors[:5])
+            else:
+                message = f"{path} must hold exactly one ClusterVersion"
+            return CycleOutcome(
+                Result.STALLED, "InvalidSpec", message, findings=findings,
+                attempted=snapshot.revision,
+            )  # fmt: skip
+        policy_path = self.settings.cluster_policy_path
+        policy, policy_findings = select_policy(snapshot, policy_path, self.clock())
+        if policy is None:
+            errors = [f for f in policy_findings if f.severity is Severity.ERROR]
+            message = "; ".join(f"{f.location}: {f.rule}: {f.message}" for f in errors[:5])
+            return CycleOutcome(
+                Result.STALLED, "InvalidPolicy", message, findings=tuple(errors),
+                attempted=snapshot.revision,
+            )  # fmt: skip
+        self.last_good = DesiredSpec(snapshot.revision, document, policy)
+        return None
+
+    async def _reconcile(self, desired: DesiredSpec) -> CycleOutcome:
+        revision = desired.revision
+        try:
+            live = self.last_live = await self.cluster.get()
+        except KubeError as exc:
+            return CycleOutcome(
+                Result.FAILED, exc.reason, exc.message, revision, retryable=exc.retryable
+            )
+        drift = diff(desired_spec(desired.document.body), live)
+        policy = desired.policy
+        upgrade = (
+            None if live is None else check_upgrade(desired.document, live, policy, self.clock())
+        )
+        observe = self.settings.mode == "observe" or policy.mode is Mode.OBSERVE
+        plan = plan_apply(
+            desired.document,
+            live,
+            drift,
+            mode="observe" if observe else "enforce",
+            upgrade=upgrade,
+            drift_actions=policy.drift,
+        )
+        if plan.stalled is not None:
+            return CycleOutcome(Result.STALLED, plan.stalled, plan.message, revision, drift=drift)
+        if plan.body is None:
+            result = Result.DRIFT_REPORTED if drift else Result.IN_SYNC
+            reason = "DriftReported" if drift else "InSync"
+            if upgrade is not None and upgrade.pending and not observe:
+                waiting = upgrade.decision.action == "wait"
+                result = Result.WAITING if waiting else Result.STALLED
+                reason = upgrade.reason
+            return CycleOutcome(
+                result, reason, plan.message, revision, drift=drift, upgrade=upgrade
+            )
+        attempt = _attempt_key(plan.body, live)
+        refused_before = self._refused
+        if refused_before and refused_before[0] == attempt and time.monotonic() < refused_before[2]:
+            return refused_before[1]
+        reason, message = "Applied", plan.message
+        try:
+            _, taken = await apply_taking_back(
+                self.cluster, plan.body, force=self.settings.force_conflicts, dry_run=False
+            )
+            if taken:
+                reason = "DriftCorrected"
+                message = "took back " + ", ".join(f'{f} from "{o}"' for f, o in taken)
+        except ApplyConflictError as exc:
+            owners = ", ".join(f'{field} is owned by "{owner}"' for field, owner in exc.conflicts)
+            refused = CycleOutcome(
+                Result.STALLED,
+                "ApplyConflict",
+                owners or exc.message,
+                revision,
+                drift=drift,
+                conflicts=exc.conflicts,
+                upgrade=upgrade,
+            )
+            self._refused = (attempt, refused, float("inf"))
+            return refused
+        except ForbiddenError as exc:
+            # RBAC can be fixed at any time without anything cvsync watches changing: ask
+            # again after a while, not on every status update.
+            message = f"{exc.message}; {FORBIDDEN_HINT}"
+            refused = CycleOutcome(
+                Result.STALLED, exc.reason, message, revision, drift=drift, upgrade=upgrade
+            )
+            self._refused = (attempt, refused, time.monotonic() + FORBIDDEN_RETRY)
+            return refused
+        except InvalidObjectError as exc:
+            refused = CycleOutcome(
+                Result.STALLED, exc.reason, exc.message, revision, drift=drift, upgrade=upgrade
+            )
+            self._refused = (attempt, refused, float("inf"))
+            return refused
+        except KubeError as exc:
+            return CycleOutcome(
+                Result.FAILED, exc.reason, exc.message, revision, drift=drift, retryable=True,
+                upgrade=upgrade,
+            )  # fmt: skip
+        self.last_applied = revision
+        self._refused = None
+        corrected = tuple(item.path for item in drift.items if item.path in plan.corrected)
+        return CycleOutcome(
+            Result.APPLIED, reason, message, revision, drift=drift, corrected=corrected,
+            upgrade=upgrade,
+        )  # fmt: skip
+
+
+def select_policy(
+    snapshot: Snapshot, policy_path: str, now: datetime
+) -> tuple[Policy | None, tuple[Finding, ...]]:
+    """The cluster's upgrade policy at this snapshot (the defaults when it has no file), or
+    None with the findings that make the file unusable."""
+    data = snapshot.file(policy_path)
+    if data is None:
+        return Policy(), ()
+    return parse_policy(data, policy_path, today=now.astimezone(UTC).date())
+
+
+async def apply_taking_back(
+    cluster: Cluster, body: dict[str, Any], *, force: bool, dry_run: bool
+) -> tuple[dict[str, Any], tuple[tuple[str, str], ...]]:
+    """Apply `body`; when only imperative writers (oc patch, the console) hold conflicting
+    fields, that is the drift git must win over, so take them back with a forced apply.
+    Returns the result and the (field, previous owner) pairs taken; raises when another
+    applier owns a field (a declared intent cvsync reports instead of overriding)."""
+    try:
+        return await cluster.apply(body, force=force, dry_run=dry_run), ()
+    except ApplyConflictError as exc:
+        if exc.appliers:
+            raise
+        return await cluster.apply(body, force=True, dry_run=dry_run), exc.conflicts
+
+
+def _attempt_key(body: dict[str, Any], live: dict[str, Any] | None) -> str:
+    """What decides an apply's answer: the body, the live spec and who owns its fields."""
+    metadata = (live or {}).get("metadata") or {}
+    owners = [
+        {key: value for key, value in entry.items() if key != "time"}
+        for entry in metadata.get("managedFields") or ()
+        if entry.get("subresource") != "status"
+    ]
+    return json.dumps([body, (live or {}).get("spec"), owners], sort_keys=True)
+
+
+def _with_duration(outcome: CycleOutcome, seconds: float) -> CycleOutcome:
+    return replace(outcome, seconds=seconds)

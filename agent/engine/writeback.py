@@ -1,0 +1,157 @@
+"""Write-back: turn each cycle's view of the cluster into status files and commit them to
+git only when their meaning changed, at most once per interval, except that an update
+starting, completing or failing is committed at once.
+
+Orchestration over a StatusSink port (adapters/git_writer.StatusWriter); decisions are the
+pure summarize stage's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from agent.adapters.git_writer import status_commit_message
+from agent.engine.reconciler import CycleOutcome
+from agent.errors import SourceError
+from agent.model.status import AgentState, FieldConflict, StatusSummary
+from agent.report.status_markdown import render_drift_report_markdown, render_markdown
+from agent.report.status_render import render_yaml
+from agent.report.summarize import drift_entries, meaning, summarize, transition
+
+_LOG = logging.getLogger("cvsync.writeback")
+
+
+class StatusSink(Protocol):
+    async def publish(self, files: Mapping[str, bytes], message: str) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    meaning: str
+    summary: StatusSummary
+    at: float
+
+
+def agent_state(cluster: str, outcome: CycleOutcome, last_applied: Any) -> AgentState:
+    return AgentState(
+        cluster=cluster,
+        last_attempted=outcome.attempted,
+        last_applied=last_applied,
+        last_result=outcome.result.value,
+        last_reason=outcome.reason,
+        last_message=outcome.message,
+        last_cycle_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        last_cycle_seconds=round(outcome.seconds, 3),
+        conflicts=tuple(FieldConflict(field, owner) for field, owner in outcome.conflicts),
+        drift=drift_entries(outcome.drift.items, outcome.corrected),
+        upgrade=outcome.upgrade if outcome.upgrade and outcome.upgrade.pending else None,
+    )
+
+
+def status_files(cluster: str, summary: StatusSummary) -> dict[str, bytes]:
+    return {
+        f"status/{cluster}.yaml": render_yaml(summary).encode(),
+        f"status/{cluster}.md": render_markdown(summary).encode(),
+        f"status/{cluster}-drift.md": render_drift_report_markdown(summary).encode(),
+    }
+
+
+def commit_subject_state(summary: StatusSummary) -> tuple[str, str]:
+    """(version, state) for `status(<cluster>): <version> <state>`."""
+    update = summary.update
+    if update.updating and summary.desired is not None:
+        version = summary.desired.version or summary.desired.image
+    else:
+        version = summary.current.version if summary.current else "unknown"
+    state = update.state.value
+    if update.updating and update.percent is not None:
+        state = f"{state} {update.percent}%"
+    return version or "unknown", state
+
+
+class WriteBack:
+    def __init__(
+        self,
+        cluster: str,
+        sink: StatusSink,
+        *,
+        min_interval: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.cluster = cluster
+        self.sink = sink
+        self.min_interval = min_interval
+        self.clock = clock
+        self.published: Published | None = None
+        self.pending: StatusSummary | None = None
+        self.failures = 0
+        self.commits = 0
+        self._latest: tuple[Mapping[str, Any] | None, AgentState] | None = None
+        self._wake = asyncio.Event()
+
+    def offer(self, live: Mapping[str, Any] | None, state: AgentState) -> None:
+        """Hand over a cycle's view without waiting for git: the newest view wins."""
+        self._latest = (live, state)
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Publish offered views one at a time; flush coalesced ones when they come due."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                # asyncio.timeout is cancellable, unlike wait_for; the floor keeps an interval
+                # of 0 from spinning.
+                async with asyncio.timeout(max(self.min_interval / 3, 0.05)):
+                    await self._wake.wait()
+            self._wake.clear()
+            if self._latest is not None:
+                latest, self._latest = self._latest, None
+                await self.observe(*latest)
+            await self.flush()
+
+    async def observe(self, live: Mapping[str, Any] | None, state: AgentState) -> None:
+        """Consider the status after a cycle; publish now, later, or not at all."""
+        if live is None:
+            return
+        summary = summarize(live, state)
+        key = meaning(summary)
+        if self.published is not None and key == self.published.meaning:
+            self.pending = None
+            return
+        moved = transition(self.published.summary if self.published else None, summary)
+        due = self.published is None or self.clock() - self.published.at >= self.min_interval
+        if moved is not None or due:
+            await self._publish(summary, key)
+        else:
+            self.pending = summary
+
+    async def flush(self) -> None:
+        """Publish what waited for the interval (called by the runtime's timer)."""
+        if self.pending is not None and (
+            self.published is None or self.clock() - self.published.at >= self.min_interval
+        ):
+            summary, self.pending = self.pending, None
+            await self._publish(summary, meaning(summary))
+
+    async def _publish(self, summary: StatusSummary, key: str) -> None:
+        version, state = commit_subject_state(summary)
+        source = str(summary.agent.last_applied or summary.agent.last_attempted or "unknown")
+        message = status_commit_message(
+            self.cluster, version, state, summary.cluster_id or "unknown", source
+        )
+        try:
+            result = await self.sink.publish(status_files(self.cluster, summary), message)
+        except SourceError as exc:
+            self.failures += 1
+            self.pending = summary
+            _LOG.warning("status not pushed: %s", exc.message, extra={"reason": exc.reason})
+            return
+        self.published = Published(key, summary, self.clock())
+        if getattr(result, "committed", True):
+            self.commits += 1

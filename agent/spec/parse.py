@@ -1,0 +1,224 @@
+"""Parse the bytes of one file into ClusterVersion documents with the position of every field.
+
+Pure: bytes and a display path in, a ParsedFile out. Handles YAML and JSON, several
+documents per file, `kind: List` wrappers (what `oc get -o yaml` prints), and refuses
+hostile input (size, encoding, duplicate keys, alias bombs, deep nesting) with located
+findings instead of exceptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from agent.model import findings as rules
+from agent.model.clusterversion_api import KIND, LIST_KINDS
+from agent.model.documents import ManifestDocument, ParsedFile
+from agent.model.findings import Finding
+from agent.model.source import FieldPath, Position, PositionMap, SourceLocation
+from agent.spec.yaml_events import BuiltDocument, YamlStructureError, build_documents
+
+_LibyamlLoader: type[Any] | None
+try:
+    from ruamel.yaml.cyaml import CBaseLoader
+
+    _LibyamlLoader = CBaseLoader
+except ImportError:  # ruamel.yaml.clib is absent (PyPy, say): the pure-Python parser
+    _LibyamlLoader = None
+
+MAX_FILE_BYTES = 1024 * 1024
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+_STRUCTURE_RULES = {
+    "syntax": rules.YAML_SYNTAX,
+    "alias": rules.YAML_ALIAS_EXPANSION,
+    "unsupported": rules.YAML_UNSUPPORTED,
+}
+
+
+def yaml_events(text: str) -> Iterator[Any]:
+    """Parser events for `text`: libyaml's parser when ruamel.yaml.clib is installed.
+
+    A fresh parser per call: ruamel.yaml's YAML object keeps per-call state (and grows a
+    list with every call), so it is neither thread-safe nor fit for a long-running agent.
+    """
+    if _LibyamlLoader is None:
+        yield from YAML(typ="safe", pure=True).parse(text)
+        return
+    loader = _LibyamlLoader(text)
+    try:
+        while loader.check_event():
+            yield loader.get_event()
+    finally:
+        loader.dispose()
+
+
+def decode_utf8(data: bytes, file: str) -> tuple[str | None, Finding | None]:
+    """Decode strictly; on failure point at the first bad byte's line and column."""
+    try:
+        return data.removeprefix(_UTF8_BOM).decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        column = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1
+        where = SourceLocation(file, line, column)
+        return None, rules.FILE_NOT_UTF8.at(
+            where,
+            f"byte 0x{data[exc.start]:02x} at offset {exc.start} is not valid UTF-8",
+            "save the file as UTF-8 (Kubernetes manifests are always UTF-8)",
+        )
+
+
+def too_large_finding(file: str, size: int) -> Finding:
+    return rules.FILE_TOO_LARGE.at(
+        SourceLocation(file, 1, 1),
+        f"the file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,} (1 MiB)",
+        "a ClusterVersion spec is a few hundred bytes: split the file or remove the status "
+        "copied from the cluster",
+    )
+
+
+def parse_file(data: bytes, file: str) -> ParsedFile:
+    """Parse one file's bytes; never raises for bad input."""
+    if len(data) > MAX_FILE_BYTES:
+        return ParsedFile(file, findings=(too_large_finding(file, len(data)),))
+    text, problem = decode_utf8(data, file)
+    if text is None:
+        assert problem is not None
+        return ParsedFile(file, findings=(problem,))
+    return parse_text(text, file)
+
+
+def parse_text(text: str, file: str) -> ParsedFile:
+    documents: list[ManifestDocument] = []
+    found: list[Finding] = []
+    seen_any = False
+    try:
+        for index, built in enumerate(build_documents(yaml_events(text))):
+            seen_any = True
+            found.extend(duplicate_key_findings(built, file))
+            if built.duplicate_keys or built.body is None:
+                continue
+            _classify(built, file, index, documents, found)
+    except YamlStructureError as exc:
+        found.append(structure_finding(exc, file))
+    except MarkedYAMLError as exc:
+        found.append(syntax_finding(exc, file))
+    except (YAMLError, RecursionError) as exc:
+        found.append(
+            rules.YAML_SYNTAX.at(
+                SourceLocation(file, 1, 1),
+                f"the file cannot be parsed: {exc}",
+                "check the file with a YAML linter",
+            )
+        )
+    if not seen_any and not found:
+        found.append(
+            rules.FILE_EMPTY.at(
+                SourceLocation(file, 1, 1),
+                "the file holds no YAML document",
+                "remove the file or add a ClusterVersion spec",
+            )
+        )
+    return ParsedFile(file, tuple(documents), tuple(found))
+
+
+def structure_finding(exc: YamlStructureError, file: str) -> Finding:
+    rule = _STRUCTURE_RULES[exc.kind]
+    hints = {
+        "syntax": "fix the YAML at this position",
+        "alias": "write the values out instead of repeating them through anchors and aliases",
+        "unsupported": "use plain mappings, lists and scalars, as Kubernetes manifests do",
+    }
+    where = SourceLocation(file, exc.where.line, exc.where.column)
+    return rule.at(where, exc.message, hints[exc.kind])
+
+
+def syntax_finding(exc: MarkedYAMLError, file: str) -> Finding:
+    mark = exc.problem_mark or exc.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    problem = exc.problem or exc.context or "invalid YAML"
+    context = f" ({exc.context})" if exc.context and exc.problem else ""
+    return rules.YAML_SYNTAX.at(
+        SourceLocation(file, line, column),
+        f"{problem}{context}",
+        "fix the YAML at this position; in JSON, check commas and quotes",
+    )
+
+
+def duplicate_key_findings(built: BuiltDocument, file: str) -> list[Finding]:
+    return [
+        rules.YAML_DUPLICATE_KEY.at(
+            SourceLocation(file, again.line, again.column),
+            f'the key "{key}" is repeated (first at line {first.line}, column {first.column})',
+            "keep one of the two; the API server would silently use only the last one",
+        )
+        for key, first, again in built.duplicate_keys
+    ]
+
+
+def _classify(
+    built: BuiltDocument,
+    file: str,
+    index: int,
+    documents: list[ManifestDocument],
+    found: list[Finding],
+) -> None:
+    positions = PositionMap(built.keys, built.values, built.start)
+    body = built.body
+    label = f"document {index + 1}"
+    if not isinstance(body, dict):
+        found.append(_not_mapping(file, positions.value(()), label, body))
+        return
+    kind = body.get("kind")
+    if kind == KIND:
+        documents.append(ManifestDocument(file, index, None, body, positions))
+        return
+    if kind in LIST_KINDS and isinstance(body.get("items"), list):
+        for item_index, item in enumerate(body["items"]):
+            prefix: FieldPath = ("items", item_index)
+            item_positions = _rebase(positions, prefix)
+            item_label = f"{label}, item {item_index + 1}"
+            if not isinstance(item, dict):
+                found.append(_not_mapping(file, item_positions.start, item_label, item))
+            elif item.get("kind") != KIND:
+                found.append(_other_kind(file, item_positions.start, item_label, item))
+            else:
+                documents.append(ManifestDocument(file, index, item_index, item, item_positions))
+        return
+    found.append(_other_kind(file, positions.value(("kind",)), label, body))
+
+
+def _rebase(positions: PositionMap, prefix: FieldPath) -> PositionMap:
+    cut = len(prefix)
+    keys = {path[cut:]: at for path, at in positions.keys.items() if path[:cut] == prefix}
+    values = {path[cut:]: at for path, at in positions.values.items() if path[:cut] == prefix}
+    return PositionMap(keys, values, positions.value(prefix))
+
+
+def _not_mapping(file: str, where: Position, label: str, body: Any) -> Finding:
+    shape = "a list" if isinstance(body, list) else f"the scalar {str(body)[:40]!r}"
+    return rules.DOCUMENT_NOT_MAPPING.at(
+        SourceLocation(file, where.line, where.column),
+        f"{label} is {shape}, not a mapping",
+        "a ClusterVersion spec is a mapping with apiVersion, kind, metadata and spec",
+    )
+
+
+def _other_kind(file: str, where: Position, label: str, body: dict[str, Any]) -> Finding:
+    kind = body.get("kind")
+    if kind is None:
+        message = f"{label} has no kind, so it is not a ClusterVersion"
+    else:
+        message = (
+            f"{label} is a {kind} ({body.get('apiVersion', 'no apiVersion')}), not a ClusterVersion"
+        )
+    return rules.DOCUMENT_OTHER_KIND.at(
+        SourceLocation(file, where.line, where.column),
+        message,
+        "keep only ClusterVersion documents (apiVersion: config.openshift.io/v1, "
+        "kind: ClusterVersion) under the validated paths",
+    )

@@ -1,0 +1,211 @@
+"""Turn drift into what one cycle writes: the server-side apply body, or why nothing is written.
+
+Pure: the git document, the live object and its drift in, an ApplyPlan out. It never writes
+status, never changes clusterID, and never heals the cluster toward an older release.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from agent.model.clusterversion_api import API_VERSION, KIND, OBJECT_NAME
+from agent.model.documents import ManifestDocument
+from agent.model.drift import Drift, DriftItem, DriftKind
+from agent.model.gates import UpgradeCheck
+from agent.model.plan import ALLOW_ROLLBACK_ANNOTATION, ApplyPlan, PlanReason
+from agent.model.policy import DriftActions
+from agent.spec.normalize import DESIRED_UPDATE_ZERO, desired_metadata, desired_spec, live_spec
+from agent.sync.diff import DESIRED_UPDATE, FIELD_MANAGER, pinned_update
+from agent.sync.drift_policy import keep_live_values, reported_by_policy, spec_field
+from agent.sync.owners import owned_leaves
+
+Mode = Literal["enforce", "observe"]
+_DESIRED_UPDATE_PATH = f".spec.{DESIRED_UPDATE}"
+
+
+def plan_apply(
+    doc: ManifestDocument,
+    live_obj: dict[str, Any] | None,
+    drift: Drift,
+    *,
+    mode: Mode,
+    field_manager: str = FIELD_MANAGER,
+    upgrade: UpgradeCheck | None = None,
+    drift_actions: DriftActions | None = None,
+) -> ApplyPlan:
+    """Decide what to write for `drift`; see the module docstring for what is never written.
+
+    `upgrade` is the gates' decision on git's desiredUpdate: a blocked or waiting target is
+    held (reported) while the rest of the spec is applied; an allowed one is applied as the
+    gates resolved it (version and digest). `drift_actions` is the policy's correct/report
+    choice per field."""
+    spec = desired_spec(doc.body)
+    if live_obj is None:
+        # The installer creates ClusterVersion/version; without it there is no clusterID to
+        # check the git file against, so cvsync creates nothing.
+        return ApplyPlan(
+            None,
+            PlanReason.CLUSTER_VERSION_NOT_FOUND,
+            "ClusterVersion/version does not exist on this cluster; cvsync never creates it",
+            reported=drift.paths,
+        )
+    git_id, live_id = spec.get("clusterID"), live_spec(live_obj).get("clusterID")
+    if git_id != live_id:
+        return ApplyPlan(
+            None,
+            PlanReason.CLUSTER_ID_MISMATCH,
+            f"git declares clusterID {git_id!r} but this cluster's clusterID is {live_id!r}: "
+            "the file is for another cluster, nothing is written",
+            reported=drift.paths,
+        )
+    if not drift:
+        return ApplyPlan(None, None, "in sync with git: nothing to write")
+
+    rollback_allowed = _rollback_allowed(doc, spec)
+    held: list[DriftItem] = []  # desiredUpdate drift that is reported and left as it is
+    notes: list[str] = []
+    for item in drift.items:
+        if drift_actions is not None and reported_by_policy(item, drift_actions, field_manager):
+            held.append(item)
+            notes.append(
+                f"{item.path} is reported, not corrected: the policy's drift action for "
+                f'{spec_field(item.path)} is report and "{item.owner}" set the live value'
+            )
+            continue
+        if item.path != _DESIRED_UPDATE_PATH:
+            continue
+        if item.kind is DriftKind.FORWARD:
+            if rollback_allowed:
+                notes.append(
+                    f"{PlanReason.ROLLBACK_ALLOWED}: {item.detail}; {_annotation_text(spec)}"
+                )
+            else:
+                held.append(item)
+                notes.append(f"{PlanReason.ROLLBACK_REFUSED}: {item.detail}; {_refusal_hint(spec)}")
+        elif item.kind is DriftKind.EXTRA:
+            held.append(item)
+            notes.append(
+                f"{PlanReason.DESIRED_UPDATE_KEPT}: git no longer declares desiredUpdate; the "
+                "cluster's target stays as it is (dropping it never rolls an update back)"
+            )
+        if item not in held and upgrade is not None and upgrade.pending:
+            held.append(item)
+            notes.append(f"{upgrade.reason}: desiredUpdate stays pending; {upgrade.summary()}")
+
+    if mode == "observe":
+        text = f"observe mode, nothing written; drift: {_describe(drift.items)}"
+        return ApplyPlan(None, None, _join(text, notes), reported=drift.paths)
+
+    corrected = tuple(item for item in drift.items if item not in held)
+    reported = tuple(item.path for item in held)
+    if not corrected:
+        return ApplyPlan(None, None, _join("nothing to write", notes), reported=reported)
+    hold_update = any(item.path == _DESIRED_UPDATE_PATH for item in held)
+    resolved = None
+    if upgrade is not None and upgrade.decision.action == "apply" and not hold_update:
+        resolved = upgrade.decision.resolved
+        if resolved:
+            notes.append(
+                f"the upgrade gates pass: desiredUpdate is applied as {_target_text(resolved)}"
+            )
+    body = _body(
+        doc, spec, live_obj, hold=hold_update, field_manager=field_manager, resolved=resolved
+    )
+    keep_live_values(
+        body["spec"], live_spec(live_obj), tuple(i for i in held if i.path != _DESIRED_UPDATE_PATH)
+    )
+    if spec.get("overrides"):
+        notes.append(
+            "spec.overrides is set: the operator reports Upgradeable=False "
+            "(ClusterVersionOverridesSet), which blocks minor upgrades"
+        )
+    text = f"applies {_describe(corrected)}"
+    return ApplyPlan(
+        body, None, _join(text, notes), tuple(item.path for item in corrected), reported
+    )
+
+
+def _body(
+    doc: ManifestDocument,
+    spec: dict[str, Any],
+    live_obj: Mapping[str, Any],
+    *,
+    hold: bool,
+    field_manager: str,
+    resolved: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """apiVersion, kind, metadata (name, git's labels and annotations) and exactly the spec
+    fields git declares, desiredUpdate whole; never status."""
+    body_spec = dict(spec)
+    live_update = live_spec(live_obj).get(DESIRED_UPDATE)
+    if resolved:
+        body_spec[DESIRED_UPDATE] = {**DESIRED_UPDATE_ZERO, **resolved}
+    elif DESIRED_UPDATE in body_spec:
+        # A version git names and cvsync pinned to its digest stays pinned.
+        body_spec[DESIRED_UPDATE] = pinned_update(body_spec[DESIRED_UPDATE], live_update)
+    if hold:
+        body_spec.pop(DESIRED_UPDATE, None)
+        # Server-side apply removes a field its only owner stops sending. When cvsync owns
+        # (part of) desiredUpdate, send the live value unchanged instead: nothing moves.
+        if live_update is not None and _owns_desired_update(live_obj, field_manager):
+            body_spec[DESIRED_UPDATE] = live_update
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {"name": OBJECT_NAME, **desired_metadata(doc.body)},
+        "spec": body_spec,
+    }
+
+
+def _owns_desired_update(live_obj: Mapping[str, Any], field_manager: str) -> bool:
+    return any(
+        path[:2] == ("spec", DESIRED_UPDATE) for path in owned_leaves(live_obj, field_manager)
+    )
+
+
+def _rollback_allowed(doc: ManifestDocument, spec: Mapping[str, Any]) -> bool:
+    """The document carries cvsync.io/allow-rollback-to equal to its own target (the version,
+    or the image for an image-only target): a rollback written down twice, on purpose."""
+    metadata = doc.body.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, Mapping) else None
+    allowed = (
+        annotations.get(ALLOW_ROLLBACK_ANNOTATION) if isinstance(annotations, Mapping) else None
+    )
+    return bool(allowed) and allowed == _target(spec)
+
+
+def _target(spec: Mapping[str, Any]) -> str:
+    update = spec.get(DESIRED_UPDATE)
+    if not isinstance(update, Mapping):
+        return ""
+    return str(update.get("version") or update.get("image") or "")
+
+
+def _target_text(update: Mapping[str, Any]) -> str:
+    return " ".join(
+        f"{key} {update[key]}" for key in ("version", "image", "architecture") if update.get(key)
+    )
+
+
+def _annotation_text(spec: Mapping[str, Any]) -> str:
+    return f'{ALLOW_ROLLBACK_ANNOTATION}: "{_target(spec)}" asks for it, so it is applied'
+
+
+def _refusal_hint(spec: Mapping[str, Any]) -> str:
+    return (
+        "desiredUpdate is left as the cluster has it; to roll back on purpose, annotate the "
+        f'document with {ALLOW_ROLLBACK_ANNOTATION}: "{_target(spec)}"'
+    )
+
+
+def _describe(items: tuple[DriftItem, ...] | list[DriftItem]) -> str:
+    parts = []
+    for item in items:
+        owner = f', owned by "{item.owner}"' if item.owner else ""
+        parts.append(f"{item.path} ({item.kind}{owner})")
+    return ", ".join(parts)
+
+
+def _join(text: str, notes: list[str]) -> str:
+    return "; ".join([text, *notes])
