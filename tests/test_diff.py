@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from agent.model.drift import DriftKind
 from agent.spec.normalize import desired_spec, live_spec
 from agent.spec.parse import parse_file
-from agent.sync.diff import diff, is_older, version_key
+from agent.spec.versions import is_older, version_key
+from agent.sync.diff import diff
 from agent.sync.owners import owned_leaves, owner_of
 
 CLUSTER_VERSIONS = CORPUS_CLUSTER_VERSIONS

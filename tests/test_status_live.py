@@ -23,7 +23,7 @@ from agent.report.status_live import is_status_file, live_from_status, load_live
 from agent.report.status_render import render_json, render_yaml
 from agent.report.summarize import summarize
 from agent.sandbox.scenarios import load_scenario, scenario_names
-from agent.sync.diff import version_key
+from agent.spec.versions import version_key
 from agent.upgrade.gates import evaluate_gates
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

@@ -49,7 +49,8 @@ from agent.report.status_render import (
 from agent.report.summarize import drift_entries, meaning, summarize, transition
 from agent.spec.normalize import desired_spec
 from agent.spec.parse import parse_text
-from agent.sync.diff import diff, version_key
+from agent.spec.versions import version_key
+from agent.sync.diff import diff
 from agent.upgrade.decision import check_upgrade
 
 GOLDEN = Path(__file__).parent / "golden"

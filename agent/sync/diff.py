@@ -6,7 +6,6 @@ them, desiredUpdate is one unit, and a cluster ahead of git is forward drift, ne
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -15,6 +14,7 @@ from deepdiff import DeepDiff
 from agent.model.clusterversion_api import OVERRIDE_KEYS
 from agent.model.drift import Drift, DriftItem, DriftKind
 from agent.spec.normalize import desired_spec, keyed_overrides, live_spec, override_key
+from agent.spec.versions import is_older
 from agent.sync.owners import OwnerPath, owned_leaves, owner_of
 
 FIELD_MANAGER = "cvsync"
@@ -246,29 +246,6 @@ def _references(
     updating = not history or history[0].get("state") == "Partial"
     if updating and isinstance(target, Mapping) and target.get("version"):
         yield str(target["version"]), f"is updating to {target['version']}"
-
-
-_SEMVER = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")
-VersionKey = tuple[int, int, int, int, tuple[tuple[int, int, str], ...]]
-
-
-def version_key(text: str) -> VersionKey | None:
-    """A sort key with Semantic Versioning 2.0 precedence, or None for a non-semver text:
-    4.15.0-ec.2 < 4.15.0-rc.0 < 4.15.0 < 4.15.1; build metadata does not count."""
-    match = _SEMVER.match(text)
-    if match is None:
-        return None
-    major, minor, patch, pre = match.groups()
-    if pre is None:
-        return int(major), int(minor), int(patch), 1, ()
-    # Numeric identifiers sort numerically and before alphanumeric ones.
-    parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
-    return int(major), int(minor), int(patch), 0, parts
-
-
-def is_older(version: str, than: str) -> bool:
-    mine, theirs = version_key(version), version_key(than)
-    return mine is not None and theirs is not None and mine < theirs
 
 
 # --- fields git stopped declaring -----------------------------------------------------------
