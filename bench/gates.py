@@ -46,6 +46,7 @@ from agent.sandbox.access import FULL_ACCESS
 from agent.sandbox.resources import CLUSTER_VERSIONS
 from agent.sandbox.server import Sandbox, SandboxOptions
 from agent.settings import GitSettings, Settings
+from agent.spec.normalize import desired_state
 from agent.spec.parse import parse_text
 from agent.upgrade.decision import check_upgrade
 
@@ -92,7 +93,9 @@ def measure_check(corpus: Path, repeat: int) -> dict[str, Any]:
     [document] = parse_text(json.dumps(body), SPEC).documents
     now = datetime(2026, 12, 4, 20, tzinfo=UTC)
     check_s, baseline_s = best(
-        repeat, lambda: check_upgrade(document, live, POLICY, now), lambda: json.loads(text)
+        repeat,
+        lambda: check_upgrade(desired_state(document), live, POLICY, now),
+        lambda: json.loads(text),
     )
     return {
         "object": path.name,

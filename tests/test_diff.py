@@ -7,6 +7,7 @@ Live objects are the corpus in ../shared/corpus, changed in memory where a case 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,11 @@ from conftest import CORPUS_CLUSTER_VERSIONS, corpus_bytes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.model.drift import DriftKind
+from agent.model.drift import Drift, DriftKind
 from agent.spec.normalize import desired_spec, live_spec
 from agent.spec.parse import parse_file
 from agent.spec.versions import is_older, version_key
-from agent.sync.diff import diff
+from agent.sync.diff import diff as diff_of_normalized
 from agent.sync.owners import owned_leaves, owner_of
 
 CLUSTER_VERSIONS = CORPUS_CLUSTER_VERSIONS
@@ -31,6 +32,11 @@ EC_4_15 = "4.15.0-ec.2-progressing-70-history-generation-112.yaml"
 IMAGE_ONLY = "4.17.0-ec.0-progressing-image-only-nochannel-compact.yaml"
 OVERRIDES = "4.22.0-nightly-idle-overrides-unmanaged-nochannel.yaml"
 CIP = "[kind=ClusterImagePolicy,group=config.openshift.io,namespace=,name=openshift]"
+
+
+def diff(spec: Mapping[str, Any], live: Mapping[str, Any] | None, **options: Any) -> Drift:
+    """The diff of a spec written by hand, normalized first as a cycle does once."""
+    return diff_of_normalized(desired_spec({"spec": spec}), live, **options)
 
 
 def live_object(name: str) -> dict[str, Any]:

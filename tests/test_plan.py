@@ -18,7 +18,7 @@ from agent.model.documents import ManifestDocument
 from agent.model.gates import GateDecision, GateRow, UpgradeCheck, Verdict, WindowState
 from agent.model.plan import ALLOW_ROLLBACK_ANNOTATION, ApplyPlan
 from agent.model.policy import DriftAction, DriftActions
-from agent.spec.normalize import desired_spec
+from agent.spec.normalize import desired_state
 from agent.spec.parse import parse_file, parse_text
 from agent.sync.diff import diff
 from agent.sync.plan import Mode, plan_apply
@@ -50,7 +50,7 @@ def git_document(spec: dict[str, Any], **metadata: Any) -> ManifestDocument:
 def plan_for(
     doc: ManifestDocument, live: dict[str, Any] | None, mode: Mode = "enforce"
 ) -> ApplyPlan:
-    return plan_apply(doc, live, diff(desired_spec(doc.body), live), mode=mode)
+    return plan_apply(desired_state(doc), live, diff(desired_state(doc).spec, live), mode=mode)
 
 
 def body_of(plan: ApplyPlan) -> dict[str, Any]:
@@ -268,7 +268,11 @@ def test_report_leaves_an_override_another_writer_set_and_applies_the_rest() -> 
     spec["channel"] = "stable-4.22"
     doc = git_document(spec)
     plan = plan_apply(
-        doc, live, diff(desired_spec(doc.body), live), mode="enforce", drift_actions=DriftActions()
+        desired_state(doc),
+        live,
+        diff(desired_state(doc).spec, live),
+        mode="enforce",
+        drift_actions=DriftActions(),
     )
     assert plan.corrected == (".spec.channel",)
     assert plan.reported == (
@@ -281,9 +285,9 @@ def test_report_leaves_an_override_another_writer_set_and_applies_the_rest() -> 
     assert 'drift action for overrides is report and "oc" set the live value' in plan.message
     # `correct` takes the same entry back.
     corrected = plan_apply(
-        doc,
+        desired_state(doc),
         live,
-        diff(desired_spec(doc.body), live),
+        diff(desired_state(doc).spec, live),
         mode="enforce",
         drift_actions=DriftActions(overrides=DriftAction.CORRECT),
     )
@@ -296,7 +300,11 @@ def test_report_still_applies_a_value_nobody_else_owns() -> None:
     spec["overrides"][0]["unmanaged"] = False  # no managedFields: git's change, not drift
     doc = git_document(spec)
     plan = plan_apply(
-        doc, live, diff(desired_spec(doc.body), live), mode="enforce", drift_actions=DriftActions()
+        desired_state(doc),
+        live,
+        diff(desired_state(doc).spec, live),
+        mode="enforce",
+        drift_actions=DriftActions(),
     )
     assert plan.reported == ()
     assert body_of(plan)["spec"]["overrides"] == spec["overrides"]
@@ -313,13 +321,13 @@ def test_a_blocked_target_stays_pending_while_the_channel_applies() -> None:
     live = live_object(IDLE_4_16)
     spec = {**live_spec_of(live), "channel": "fast-4.16", "desiredUpdate": {"version": "4.16.28"}}
     doc = git_document(spec)
-    drift = diff(desired_spec(doc.body), live)
-    plan = plan_apply(doc, live, drift, mode="enforce", upgrade=_check("block"))
+    drift = diff(desired_state(doc).spec, live)
+    plan = plan_apply(desired_state(doc), live, drift, mode="enforce", upgrade=_check("block"))
     assert plan.corrected == (".spec.channel",)
     assert plan.reported == (".spec.desiredUpdate",)
     assert "desiredUpdate" not in body_of(plan)["spec"]
     assert "UpgradeBlocked: desiredUpdate stays pending" in plan.message
-    waiting = plan_apply(doc, live, drift, mode="enforce", upgrade=_check("wait"))
+    waiting = plan_apply(desired_state(doc), live, drift, mode="enforce", upgrade=_check("wait"))
     assert "UpgradeWaiting" in waiting.message
     assert "desiredUpdate" not in body_of(waiting)["spec"]
 
@@ -331,9 +339,9 @@ def test_an_allowed_version_is_applied_as_version_and_digest_and_then_is_in_sync
     doc = git_document(spec)
     resolved = {"version": "4.16.28", "image": image}
     plan = plan_apply(
-        doc,
+        desired_state(doc),
         live,
-        diff(desired_spec(doc.body), live),
+        diff(desired_state(doc).spec, live),
         mode="enforce",
         upgrade=_check("apply", resolved),
     )
@@ -342,10 +350,12 @@ def test_an_allowed_version_is_applied_as_version_and_digest_and_then_is_in_sync
     # Once the cluster holds the pinned target, git's version-only spec is in sync with it,
     # and a later apply for another field keeps the pin instead of clearing the image.
     live["spec"]["desiredUpdate"] = sent
-    assert not diff(desired_spec(doc.body), live)
+    assert not diff(desired_state(doc).spec, live)
     spec["channel"] = "fast-4.16"
     later = git_document(spec)
-    again = plan_apply(later, live, diff(desired_spec(later.body), live), mode="enforce")
+    again = plan_apply(
+        desired_state(later), live, diff(desired_state(later).spec, live), mode="enforce"
+    )
     assert body_of(again)["spec"]["desiredUpdate"]["image"] == image
 
 

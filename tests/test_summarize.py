@@ -14,6 +14,7 @@ import json
 import os
 import re
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 from ruamel.yaml.constructor import SafeConstructor
 
-from agent.model.drift import DriftItem, DriftKind
+from agent.model.drift import Drift, DriftItem, DriftKind
 from agent.model.policy import Policy
 from agent.model.revision import Revision
 from agent.model.status import (
@@ -47,10 +48,10 @@ from agent.report.status_render import (
     render_yaml,
 )
 from agent.report.summarize import drift_entries, meaning, summarize, transition
-from agent.spec.normalize import desired_spec
+from agent.spec.normalize import desired_spec, desired_state
 from agent.spec.parse import parse_text
 from agent.spec.versions import version_key
-from agent.sync.diff import diff
+from agent.sync.diff import diff as diff_of_normalized
 from agent.upgrade.decision import check_upgrade
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -77,6 +78,11 @@ NO_CHANNEL_4_4 = "4.4.16-idle-nochannel-anonymized-upstream.yaml"
 
 SHA_A = "3f1c2a9d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a39"
 SHA_B = "9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a"
+
+
+def diff(spec: Mapping[str, Any], live: Mapping[str, Any] | None, **options: Any) -> Drift:
+    """The diff of a spec written by hand, normalized first as a cycle does once."""
+    return diff_of_normalized(desired_spec({"spec": spec}), live, **options)
 
 
 class _TextTimestamps(SafeConstructor):
@@ -913,7 +919,7 @@ def test_a_held_back_target_is_in_the_status_file_with_every_gate_and_the_next_s
         "spec": {**live["spec"], "desiredUpdate": {"version": "4.13.46"}},
     }
     [doc] = parse_text(json.dumps(body), "clusters/c/clusterversion.yaml").documents
-    check = check_upgrade(doc, live, Policy(), datetime(2026, 12, 1, tzinfo=UTC))
+    check = check_upgrade(desired_state(doc), live, Policy(), datetime(2026, 12, 1, tzinfo=UTC))
     assert check.pending
     summary = summarize(live, agent(upgrade=check))
     held = document(summary)["cvsync"]["upgrade"]

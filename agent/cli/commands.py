@@ -41,7 +41,7 @@ from agent.settings import (
     LeaderSettings,
     Settings,
 )
-from agent.spec.normalize import desired_spec
+from agent.spec.normalize import desired_state
 from agent.sync.diff import diff as diff_specs
 from agent.sync.plan import plan_apply
 
@@ -431,8 +431,9 @@ async def _diff(options: dict[str, Any]) -> int:
         return EXIT_USAGE
     try:
         live = await cluster.get()
-        drift = diff_specs(desired_spec(document.body), live)
-        plan_ = plan_apply(document, live, drift, mode="enforce")
+        desired = desired_state(document)
+        drift = diff_specs(desired.spec, live)
+        plan_ = plan_apply(desired, live, drift, mode="enforce")
         label = path.as_posix()
         report = options.get("report") and options["output"] in ("text", "markdown")
         if report and live is not None:

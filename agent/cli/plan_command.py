@@ -28,7 +28,7 @@ from agent.report.pr_plan import plan_verdict, render_pr_json, render_pr_markdow
 from agent.report.status_live import load_live_object
 from agent.sandbox.graph import UpdateGraph
 from agent.sandbox.versions import parse_version
-from agent.spec.normalize import desired_spec, keyed_overrides
+from agent.spec.normalize import desired_state, keyed_overrides
 from agent.sync.diff import diff as diff_specs
 from agent.sync.plan import Mode, plan_apply
 from agent.upgrade.decision import check_upgrade
@@ -136,16 +136,15 @@ def _offline(
     label: str,
     findings: tuple[str, ...],
 ) -> Planned:
-    upgrade = None if live is None else check_upgrade(document, live, policy, now)
-    drift = diff_specs(desired_spec(document.body), live)
+    desired = desired_state(document)
+    upgrade = None if live is None else check_upgrade(desired, live, policy, now)
+    drift = diff_specs(desired.spec, live)
     mode: Mode = "observe" if policy.mode == "observe" else "enforce"
-    plan = plan_apply(document, live, drift, mode=mode, upgrade=upgrade, drift_actions=policy.drift)
+    plan = plan_apply(desired, live, drift, mode=mode, upgrade=upgrade, drift_actions=policy.drift)
     changes = []
     if plan.body is not None and plan.stalled is None and live is not None:
         changes = spec_changes(live, _applied(live, plan.body))
-    channel = desired_spec(document.body).get("channel") or mapping((live or {}).get("spec")).get(
-        "channel"
-    )
+    channel = desired.spec.get("channel") or mapping((live or {}).get("spec")).get("channel")
     held = [
         {"path": item.path, "before": item.live, "after": item.desired, "why": _why(item, upgrade)}
         for item in drift.items

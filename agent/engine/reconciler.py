@@ -22,6 +22,7 @@ from agent.errors import (
     KubeError,
     SourceError,
 )
+from agent.model.desired import DesiredState
 from agent.model.documents import ManifestDocument
 from agent.model.drift import Drift
 from agent.model.findings import Finding, Severity
@@ -29,7 +30,7 @@ from agent.model.gates import UpgradeCheck
 from agent.model.policy import Mode, Policy
 from agent.model.revision import Revision, Snapshot
 from agent.settings import Settings
-from agent.spec.normalize import desired_spec
+from agent.spec.normalize import desired_state
 from agent.spec.parse import parse_file
 from agent.spec.validate import validate_document
 from agent.sync.diff import diff
@@ -73,7 +74,7 @@ class CycleOutcome:
 @dataclass
 class DesiredSpec:
     revision: Revision
-    document: ManifestDocument
+    state: DesiredState  # normalized once, here, and handed on unchanged
     policy: Policy = field(default_factory=Policy)
 
 
@@ -183,7 +184,7 @@ class Reconciler:
                 Result.STALLED, "InvalidPolicy", message, findings=tuple(errors),
                 attempted=snapshot.revision,
             )  # fmt: skip
-        self.last_good = DesiredSpec(snapshot.revision, document, policy)
+        self.last_good = DesiredSpec(snapshot.revision, desired_state(document), policy)
         return None
 
     async def _reconcile(self, desired: DesiredSpec) -> CycleOutcome:
@@ -194,14 +195,12 @@ class Reconciler:
             return CycleOutcome(
                 Result.FAILED, exc.reason, exc.message, revision, retryable=exc.retryable
             )
-        drift = diff(desired_spec(desired.document.body), live)
+        drift = diff(desired.state.spec, live)
         policy = desired.policy
-        upgrade = (
-            None if live is None else check_upgrade(desired.document, live, policy, self.clock())
-        )
+        upgrade = None if live is None else check_upgrade(desired.state, live, policy, self.clock())
         observe = self.settings.mode == "observe" or policy.mode is Mode.OBSERVE
         plan = plan_apply(
-            desired.document,
+            desired.state,
             live,
             drift,
             mode="observe" if observe else "enforce",

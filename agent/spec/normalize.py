@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent.model.clusterversion_api import OVERRIDE_KEYS
+from agent.model.desired import DesiredState
+from agent.model.documents import ManifestDocument
 
 JsonObject = dict[str, Any]
 OverrideKey = tuple[str, str, str, str]  # (kind, group, namespace, name), the CRD's key order
@@ -23,6 +25,11 @@ DESIRED_UPDATE_ZERO: Mapping[str, Any] = {
     "image": "",
     "version": "",
 }
+
+
+def desired_state(document: ManifestDocument) -> DesiredState:
+    """The one normalized desired state a cycle works on, built once from git's document."""
+    return DesiredState(document, desired_spec(document.body), desired_metadata(document.body))
 
 
 def desired_spec(doc_body: Mapping[str, Any]) -> JsonObject:

@@ -13,7 +13,7 @@ from deepdiff import DeepDiff
 
 from agent.model.clusterversion_api import OVERRIDE_KEYS
 from agent.model.drift import Drift, DriftItem, DriftKind
-from agent.spec.normalize import desired_spec, keyed_overrides, live_spec, override_key
+from agent.spec.normalize import keyed_overrides, live_spec, override_key
 from agent.spec.versions import is_older
 from agent.sync.owners import OwnerPath, owned_leaves, owner_of
 
@@ -48,9 +48,9 @@ def diff(
     *,
     field_manager: str = FIELD_MANAGER,
 ) -> Drift:
-    """Drift of every field git declares in `desired` (a spec) against the live object."""
-    # Normalizing again is idempotent and makes a raw spec safe to pass.
-    want = desired_spec({"spec": desired})
+    """Drift of every field git declares in `desired` against the live object. `desired` is
+    the spec as normalized once per cycle (`DesiredState.spec`); it is not normalized again."""
+    want = desired
     live = live_spec(live_obj)
     items: list[DriftItem] = []
     for key, value in want.items():

@@ -1,21 +1,22 @@
 """Turn drift into what one cycle writes: the server-side apply body, or why nothing is written.
 
-Pure: the git document, the live object and its drift in, an ApplyPlan out. It never writes
+Pure: the cycle's desired state, the live object and its drift in, an ApplyPlan out. It never writes
 status, never changes clusterID, and never heals the cluster toward an older release.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from agent.model.clusterversion_api import API_VERSION, KIND, OBJECT_NAME
-from agent.model.documents import ManifestDocument
+from agent.model.desired import DesiredState
 from agent.model.drift import Drift, DriftItem, DriftKind
 from agent.model.gates import UpgradeCheck
 from agent.model.plan import ALLOW_ROLLBACK_ANNOTATION, ApplyPlan, PlanReason
 from agent.model.policy import DriftActions
-from agent.spec.normalize import DESIRED_UPDATE_ZERO, desired_metadata, desired_spec, live_spec
+from agent.spec.normalize import DESIRED_UPDATE_ZERO, live_spec
 from agent.sync.diff import DESIRED_UPDATE, FIELD_MANAGER, pinned_update
 from agent.sync.drift_policy import keep_live_values, reported_by_policy, spec_field
 from agent.sync.owners import owned_leaves
@@ -25,7 +26,7 @@ _DESIRED_UPDATE_PATH = f".spec.{DESIRED_UPDATE}"
 
 
 def plan_apply(
-    doc: ManifestDocument,
+    desired: DesiredState,
     live_obj: dict[str, Any] | None,
     drift: Drift,
     *,
@@ -40,7 +41,7 @@ def plan_apply(
     held (reported) while the rest of the spec is applied; an allowed one is applied as the
     gates resolved it (version and digest). `drift_actions` is the policy's correct/report
     choice per field."""
-    spec = desired_spec(doc.body)
+    spec = desired.spec
     if live_obj is None:
         # The installer creates ClusterVersion/version; without it there is no clusterID to
         # check the git file against, so cvsync creates nothing.
@@ -62,7 +63,7 @@ def plan_apply(
     if not drift:
         return ApplyPlan(None, None, "in sync with git: nothing to write")
 
-    rollback_allowed = _rollback_allowed(doc, spec)
+    rollback_allowed = _rollback_allowed(desired)
     held: list[DriftItem] = []  # desiredUpdate drift that is reported and left as it is
     notes: list[str] = []
     for item in drift.items:
@@ -110,7 +111,7 @@ def plan_apply(
                 f"the upgrade gates pass: desiredUpdate is applied as {_target_text(resolved)}"
             )
     body = _body(
-        doc, spec, live_obj, hold=hold_update, field_manager=field_manager, resolved=resolved
+        desired, live_obj, hold=hold_update, field_manager=field_manager, resolved=resolved
     )
     keep_live_values(
         body["spec"], live_spec(live_obj), tuple(i for i in held if i.path != _DESIRED_UPDATE_PATH)
@@ -127,8 +128,7 @@ def plan_apply(
 
 
 def _body(
-    doc: ManifestDocument,
-    spec: dict[str, Any],
+    desired: DesiredState,
     live_obj: Mapping[str, Any],
     *,
     hold: bool,
@@ -137,7 +137,7 @@ def _body(
 ) -> dict[str, Any]:
     """apiVersion, kind, metadata (name, git's labels and annotations) and exactly the spec
     fields git declares, desiredUpdate whole; never status."""
-    body_spec = dict(spec)
+    body_spec = copy.deepcopy(dict(desired.spec))  # the cycle's desired state stays as it is
     live_update = live_spec(live_obj).get(DESIRED_UPDATE)
     if resolved:
         body_spec[DESIRED_UPDATE] = {**DESIRED_UPDATE_ZERO, **resolved}
@@ -153,7 +153,7 @@ def _body(
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
-        "metadata": {"name": OBJECT_NAME, **desired_metadata(doc.body)},
+        "metadata": {"name": OBJECT_NAME, **copy.deepcopy(dict(desired.metadata))},
         "spec": body_spec,
     }
 
@@ -164,15 +164,11 @@ def _owns_desired_update(live_obj: Mapping[str, Any], field_manager: str) -> boo
     )
 
 
-def _rollback_allowed(doc: ManifestDocument, spec: Mapping[str, Any]) -> bool:
+def _rollback_allowed(desired: DesiredState) -> bool:
     """The document carries cvsync.io/allow-rollback-to equal to its own target (the version,
     or the image for an image-only target): a rollback written down twice, on purpose."""
-    metadata = doc.body.get("metadata")
-    annotations = metadata.get("annotations") if isinstance(metadata, Mapping) else None
-    allowed = (
-        annotations.get(ALLOW_ROLLBACK_ANNOTATION) if isinstance(annotations, Mapping) else None
-    )
-    return bool(allowed) and allowed == _target(spec)
+    allowed = desired.annotations.get(ALLOW_ROLLBACK_ANNOTATION)
+    return bool(allowed) and allowed == _target(desired.spec)
 
 
 def _target(spec: Mapping[str, Any]) -> str:

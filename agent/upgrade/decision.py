@@ -10,10 +10,9 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from agent.model.documents import ManifestDocument
+from agent.model.desired import DesiredState
 from agent.model.gates import GateSettings, RiskVerdict, UpgradeCheck
 from agent.model.policy import Policy
-from agent.spec.normalize import desired_spec
 from agent.sync.diff import DESIRED_UPDATE
 from agent.upgrade.gates import evaluate_gates
 from agent.upgrade.status_read import available_updates, conditional_updates, mapping
@@ -35,13 +34,12 @@ def gate_settings(policy: Policy) -> GateSettings:
 
 
 def check_upgrade(
-    doc: ManifestDocument, live: Mapping[str, Any], policy: Policy, now: datetime
+    desired: DesiredState, live: Mapping[str, Any], policy: Policy, now: datetime
 ) -> UpgradeCheck:
     """Gate git's spec.desiredUpdate against the live object under `policy` at `now`."""
     window = window_state(policy, now)
-    metadata = doc.body.get("metadata")
-    annotations = metadata.get("annotations") if isinstance(metadata, Mapping) else None
-    wanted = desired_spec(doc.body).get(DESIRED_UPDATE)
+    annotations = desired.annotations
+    wanted = desired.spec.get(DESIRED_UPDATE)
     decision = evaluate_gates(
         wanted,
         live,
@@ -49,7 +47,7 @@ def check_upgrade(
         now=now,
         window_open=window.open,
         window_note=window.note,
-        annotations={str(k): str(v) for k, v in (annotations or {}).items()},
+        annotations={str(k): str(v) for k, v in annotations.items()},
     )
     target = ""
     if isinstance(wanted, Mapping):
