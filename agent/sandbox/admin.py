@@ -7,17 +7,30 @@ I/O: a small aiohttp application guarded by the admin bearer token.
 from __future__ import annotations
 
 import hmac
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from aiohttp import web
 
-from agent.sandbox.access import ADMIN_USER, rules_from_mapping
+from agent.sandbox.access import ADMIN_USER, AccessControl, rules_from_mapping
+from agent.sandbox.faults import Faults
+from agent.sandbox.store import Store
 
-if TYPE_CHECKING:
-    from agent.sandbox.server import Sandbox
+
+class Administered(Protocol):
+    """What the admin endpoint changes on a running sandbox (the Sandbox class is one)."""
+
+    admin_token: str
+    access: AccessControl
+    faults: Faults
+    store: Store
+
+    def kubeconfig(self, path: Path | None = None, *, user: str = ADMIN_USER) -> Path: ...
+
+    async def restart(self) -> None: ...
 
 
-def admin_application(sandbox: Sandbox) -> web.Application:
+def admin_application(sandbox: Administered) -> web.Application:
     routes = web.RouteTableDef()
 
     @web.middleware

@@ -9,16 +9,35 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from agent.sandbox import selectors, statuses, tables
-from agent.sandbox.store import ChangeEvent, ResourceVersionGoneError
+from agent.sandbox.faults import Faults
+from agent.sandbox.routing import Target
+from agent.sandbox.store import ChangeEvent, ResourceVersionGoneError, Store
 
-if TYPE_CHECKING:
-    from agent.sandbox.routing import Target
-    from agent.sandbox.server import Sandbox
+
+class WatchTimings(Protocol):
+    @property
+    def default_watch_timeout(self) -> float: ...
+
+    @property
+    def bookmark_interval(self) -> float: ...
+
+
+class Watched(Protocol):
+    """What a watch reads from the running sandbox (the Sandbox class is one)."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def faults(self) -> Faults: ...
+
+    @property
+    def options(self) -> WatchTimings: ...
 
 
 def _event_line(event_type: str, obj: Any) -> bytes:
@@ -26,7 +45,7 @@ def _event_line(event_type: str, obj: Any) -> bytes:
 
 
 async def stream_watch(
-    request: web.Request, sandbox: Sandbox, target: Target
+    request: web.Request, sandbox: Watched, target: Target
 ) -> web.StreamResponse:
     rt, query = target.resource, request.query
     requested = query.get("resourceVersion", "")
