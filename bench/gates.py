@@ -42,8 +42,8 @@ from agent.clock import SteppedClock
 from agent.engine.reconciler import Reconciler, Result
 from agent.engine.runtime import Runtime
 from agent.model.policy import Blackout, MaintenanceWindow, Policy
-from agent.sandbox.access import FULL_ACCESS
-from agent.sandbox.resources import CLUSTER_VERSIONS
+from agent.sandbox.apiserver.access import FULL_ACCESS
+from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS
 from agent.sandbox.server import Sandbox, SandboxOptions
 from agent.settings import GitSettings, Settings
 from agent.spec.normalize import desired_state

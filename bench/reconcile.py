@@ -71,10 +71,10 @@ from typing import Any
 
 import aiohttp
 
-from agent.sandbox.access import FULL_ACCESS
-from agent.sandbox.resources import CLUSTER_VERSIONS
+from agent.sandbox.apiserver.access import FULL_ACCESS
+from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS
+from agent.sandbox.apiserver.store import ChangeEvent, Store, Watcher
 from agent.sandbox.server import Sandbox, SandboxOptions
-from agent.sandbox.store import ChangeEvent, Store, Watcher
 from agent.settings import GitSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

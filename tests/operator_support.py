@@ -8,11 +8,11 @@ import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from agent.sandbox.graph import UpdateGraph
-from agent.sandbox.operator import OperatorSimulator
-from agent.sandbox.operator_knobs import ScenarioKnobs
-from agent.sandbox.scenarios import load_scenario
-from agent.sandbox.versions import release_image
+from agent.sandbox.operator.graph import UpdateGraph
+from agent.sandbox.operator.knobs import ScenarioKnobs
+from agent.sandbox.operator.scenarios import load_scenario
+from agent.sandbox.operator.simulator import OperatorSimulator
+from agent.sandbox.operator.versions import release_image
 
 GRAPH = UpdateGraph.builtin()
 T0 = datetime(2025, 1, 10, 9, 0, tzinfo=UTC)

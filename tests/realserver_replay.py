@@ -25,12 +25,12 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from agent.sandbox.access import Rule  # noqa: E402
-from agent.sandbox.handlers import WriteOptions  # noqa: E402
-from agent.sandbox.resources import CLUSTER_VERSIONS  # noqa: E402
-from agent.sandbox.routing import Target  # noqa: E402
+from agent.sandbox.apiserver.access import Rule  # noqa: E402
+from agent.sandbox.apiserver.handlers import WriteOptions  # noqa: E402
+from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS  # noqa: E402
+from agent.sandbox.apiserver.routing import Target  # noqa: E402
+from agent.sandbox.apiserver.tls import issue_client_certificate  # noqa: E402
 from agent.sandbox.server import Sandbox, SandboxOptions  # noqa: E402
-from agent.sandbox.tls import issue_client_certificate  # noqa: E402
 
 REALSERVER = Path(os.environ.get("CVSYNC_REALSERVER", HERE.parent.parent / "shared" / "realserver"))
 STEPS_FILE = REALSERVER / "raw-api-steps.json"

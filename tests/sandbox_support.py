@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from agent.sandbox.access import Rule
+from agent.sandbox.apiserver.access import Rule
 from agent.sandbox.server import Sandbox, SandboxOptions
 
 T = TypeVar("T")

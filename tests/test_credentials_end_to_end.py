@@ -22,7 +22,7 @@ from kube_http import channel, edit_channel, kubeconfig_parts
 from ruamel.yaml import YAML
 from test_run_end_to_end import CLUSTER, Agent, Record, cvsync_run, free_port, http, spec_text
 
-from agent.sandbox.scenarios import load_scenario
+from agent.sandbox.operator.scenarios import load_scenario
 
 SPEC_PATH = f"clusters/{CLUSTER}/clusterversion.yaml"
 SCENARIO = "idle-4.15"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sandbox_support import SandboxThread, sandbox_thread
 
-from agent.sandbox.resources import CLUSTER_VERSIONS
+from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS
 from agent.sandbox.server import SandboxOptions
 
 

@@ -470,7 +470,7 @@ def test_the_build_context_holds_what_pip_install_needs_and_nothing_else(
         assert not excluded_by(patterns, source), f"COPY {source}: .dockerignore leaves it out"
     for module in (REPO_ROOT / "agent").rglob("*.py"):
         assert not excluded_by(patterns, module.relative_to(REPO_ROOT).as_posix()), module
-    scenarios = list((REPO_ROOT / "agent" / "sandbox" / "scenarios").glob("*.yaml"))
+    scenarios = list((REPO_ROOT / "agent" / "sandbox" / "operator" / "scenarios").glob("*.yaml"))
     assert scenarios, "package data the wheel must carry"
     assert not any(excluded_by(patterns, p.relative_to(REPO_ROOT).as_posix()) for p in scenarios)
     for left_out in (

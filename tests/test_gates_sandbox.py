@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from agent.model.gates import GateSettings, Verdict
-from agent.sandbox.handlers import APPLY_PATCH, WriteOptions
-from agent.sandbox.resources import CLUSTER_VERSIONS
-from agent.sandbox.routing import Target
+from agent.sandbox.apiserver.handlers import APPLY_PATCH, WriteOptions
+from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS
+from agent.sandbox.apiserver.routing import Target
+from agent.sandbox.operator.versions import release_image
 from agent.sandbox.server import Sandbox, SandboxOptions
-from agent.sandbox.versions import release_image
 from agent.upgrade.gates import evaluate_gates
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)

@@ -15,10 +15,10 @@ import pytest
 
 from agent.adapters.kube import KubeCluster
 from agent.errors import ApplyConflictError, ForbiddenError, InvalidObjectError, KubeError
-from agent.sandbox.access import Rule
-from agent.sandbox.handlers import MERGE_PATCH, WriteOptions
-from agent.sandbox.resources import CLUSTER_VERSIONS
-from agent.sandbox.routing import Target
+from agent.sandbox.apiserver.access import Rule
+from agent.sandbox.apiserver.handlers import MERGE_PATCH, WriteOptions
+from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS
+from agent.sandbox.apiserver.routing import Target
 from agent.sandbox.server import Sandbox, SandboxOptions
 
 CLUSTER_ID = "5e65da93-4167-4f1e-9571-f99963cda23e"

@@ -20,10 +20,10 @@ from agent.adapters.kube import KubeCluster
 from agent.adapters.lease import LeaseStore
 from agent.engine.leadership import LeaseRecord
 from agent.errors import KubeError, UnauthorizedError
-from agent.sandbox.access import FULL_ACCESS
-from agent.sandbox.handlers import MERGE_PATCH, WriteOptions
-from agent.sandbox.resources import CLUSTER_VERSIONS, EVENTS, LEASES
-from agent.sandbox.routing import Target
+from agent.sandbox.apiserver.access import FULL_ACCESS
+from agent.sandbox.apiserver.handlers import MERGE_PATCH, WriteOptions
+from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS, EVENTS, LEASES
+from agent.sandbox.apiserver.routing import Target
 from agent.sandbox.server import Sandbox, SandboxOptions
 
 CVS = "clusterversions"

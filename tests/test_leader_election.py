@@ -23,10 +23,10 @@ from agent.adapters.elector import LeaderElector, LeaderOnlyCluster, NotLeaderEr
 from agent.adapters.kube import KubeCluster
 from agent.adapters.lease import LeaseStore, LostRaceError
 from agent.engine.leadership import LeaseRecord, Timings
-from agent.sandbox.access import FULL_ACCESS
-from agent.sandbox.handlers import WriteOptions
-from agent.sandbox.resources import CLUSTER_VERSIONS, LEASES
-from agent.sandbox.routing import Target
+from agent.sandbox.apiserver.access import FULL_ACCESS
+from agent.sandbox.apiserver.handlers import WriteOptions
+from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS, LEASES
+from agent.sandbox.apiserver.routing import Target
 from agent.sandbox.server import Sandbox, SandboxOptions
 
 SPEC_PATH = f"clusters/{CLUSTER}/clusterversion.yaml"

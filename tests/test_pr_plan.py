@@ -19,9 +19,9 @@ from sandbox_support import sandbox_thread
 
 from agent.cli.commands import cvsync
 from agent.cli.plan_command import graph_path
-from agent.sandbox.access import FULL_ACCESS
-from agent.sandbox.graph import UpdateGraph
-from agent.sandbox.resources import CLUSTER_VERSIONS
+from agent.sandbox.apiserver.access import FULL_ACCESS
+from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS
+from agent.sandbox.operator.graph import UpdateGraph
 from agent.sandbox.server import SandboxOptions
 
 FLEET = REPO_ROOT / "examples" / "05-fleet"

@@ -20,10 +20,10 @@ from helm_support import NAMESPACE, engine, render
 from sandbox_support import KUBECTL, kubectl, needs_kubectl, sandbox_thread
 from test_run_end_to_end import CLUSTER, Agent, cvsync_run
 
-from agent.sandbox.access import Rule
-from agent.sandbox.handlers import MERGE_PATCH, WriteOptions
-from agent.sandbox.resources import CLUSTER_VERSIONS, EVENTS, LEASES
-from agent.sandbox.routing import Target
+from agent.sandbox.apiserver.access import Rule
+from agent.sandbox.apiserver.handlers import MERGE_PATCH, WriteOptions
+from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS, EVENTS, LEASES
+from agent.sandbox.apiserver.routing import Target
 from agent.sandbox.server import Sandbox, SandboxOptions
 
 SPEC_PATH = f"clusters/{CLUSTER}/clusterversion.yaml"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from gitrepo import Remote
 
-from agent.sandbox.access import FULL_ACCESS
-from agent.sandbox.resources import CLUSTER_VERSIONS
+from agent.sandbox.apiserver.access import FULL_ACCESS
+from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS
 from agent.sandbox.server import Sandbox, SandboxOptions
 
 SPEC_PATH = "clusters/east/clusterversion.yaml"

@@ -31,11 +31,11 @@ from gitrepo import GitSyncLayout, Remote
 
 from agent.engine.reconciler import CycleOutcome, Reconciler, Result
 from agent.engine.runtime import Runtime, retry_delay
-from agent.sandbox.access import FULL_ACCESS
-from agent.sandbox.handlers import MERGE_PATCH, WriteOptions
-from agent.sandbox.resources import CLUSTER_VERSIONS
-from agent.sandbox.routing import Target
-from agent.sandbox.scenarios import load_scenario
+from agent.sandbox.apiserver.access import FULL_ACCESS
+from agent.sandbox.apiserver.handlers import MERGE_PATCH, WriteOptions
+from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS
+from agent.sandbox.apiserver.routing import Target
+from agent.sandbox.operator.scenarios import load_scenario
 from agent.sandbox.server import Sandbox, SandboxOptions
 from agent.settings import GitSettings, Settings
 

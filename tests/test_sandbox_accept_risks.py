@@ -22,8 +22,8 @@ from typing import Any
 import aiohttp
 from operator_support import ETCD_RISK, T0, cluster, image, must, reconciled, refusal, request
 
-from agent.sandbox.operator import OperatorSimulator
-from agent.sandbox.scenarios import load_scenario
+from agent.sandbox.operator.scenarios import load_scenario
+from agent.sandbox.operator.simulator import OperatorSimulator
 from agent.sandbox.server import Sandbox, SandboxOptions
 
 SCENARIO = "accept-risks-techpreview"

@@ -13,7 +13,7 @@ from conftest import CORPUS, corpus_path
 from ruamel.yaml import YAML
 from ruamel.yaml.constructor import SafeConstructor
 
-from agent.sandbox.admission import (
+from agent.sandbox.apiserver.admission import (
     Cause,
     field_validation,
     invalid_status,
@@ -21,8 +21,13 @@ from agent.sandbox.admission import (
     validate,
     warning_header,
 )
-from agent.sandbox.crd_rules import is_date_time, is_request_uri
-from agent.sandbox.crd_schema import FEATURE_SETS, FeatureSet, Schema, cluster_version_schema
+from agent.sandbox.apiserver.crd_rules import is_date_time, is_request_uri
+from agent.sandbox.apiserver.crd_schema import (
+    FEATURE_SETS,
+    FeatureSet,
+    Schema,
+    cluster_version_schema,
+)
 
 KIND_GROUP = "ClusterVersion.config.openshift.io"
 # Recorded from kube-apiserver v1.36.2 (realserver step apply-enum-bad-arch): the path-less

@@ -12,9 +12,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from agent.sandbox.apply_patch import decode_apply_body
+from agent.sandbox.apiserver.apply_patch import decode_apply_body
+from agent.sandbox.apiserver.statuses import ApiError
 from agent.sandbox.server import Sandbox, SandboxOptions
-from agent.sandbox.statuses import ApiError
 
 CVS = "/apis/config.openshift.io/v1/clusterversions"
 CV = f"{CVS}/version"

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from agent.sandbox import names
+from agent.sandbox.apiserver import names
 from agent.sandbox.server import Sandbox, SandboxOptions
 
 CVSYNC_EVENTS = "/api/v1/namespaces/cvsync/events"

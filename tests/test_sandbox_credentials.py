@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from kube_http import CLUSTER_VERSION, request
 
-from agent.sandbox.access import Rule
+from agent.sandbox.apiserver.access import Rule
 from agent.sandbox.server import Sandbox, SandboxOptions
 
 PKI_FILES = ("ca.crt", "ca.key", "server.crt", "server.key")

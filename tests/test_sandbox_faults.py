@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from agent.sandbox.access import ADMIN_USER, Rule
+from agent.sandbox.apiserver.access import ADMIN_USER, Rule
 from agent.sandbox.server import Sandbox, SandboxOptions
 
 CVS = "/apis/config.openshift.io/v1/clusterversions"

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from agent.sandbox.fieldmanager import (
+from agent.sandbox.apiserver.fieldmanager import (
     CLUSTER_VERSION,
     ApplyConflictError,
     Conflict,
@@ -25,7 +25,7 @@ from agent.sandbox.fieldmanager import (
     managed_fields_to_json,
     update,
 )
-from agent.sandbox.fieldsets import (
+from agent.sandbox.apiserver.fieldsets import (
     FieldSet,
     FieldSetError,
     decode_fields_v1,
@@ -38,7 +38,7 @@ from agent.sandbox.fieldsets import (
     key_element,
     value_element,
 )
-from agent.sandbox.typemodel import EVENT, LEASE, NAMESPACE
+from agent.sandbox.apiserver.typemodel import EVENT, LEASE, NAMESPACE
 
 API = "config.openshift.io/v1"
 T0, T1, T2 = "2025-08-19T18:46:31Z", "2025-08-19T19:32:58Z", "2025-08-19T21:36:53Z"

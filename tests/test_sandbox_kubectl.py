@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sandbox_support import KUBECTL, SandboxThread, kubectl, needs_kubectl, sandbox_thread
 
-from agent.sandbox.access import Rule
-from agent.sandbox.kubeconfig import write_kubeconfig
-from agent.sandbox.tls import issue_client_certificate
+from agent.sandbox.apiserver.access import Rule
+from agent.sandbox.apiserver.kubeconfig import write_kubeconfig
+from agent.sandbox.apiserver.tls import issue_client_certificate
 
 pytestmark = needs_kubectl
 

@@ -25,7 +25,7 @@ from operator_support import (
 )
 from ruamel.yaml import YAML
 
-from agent.sandbox.graph import (
+from agent.sandbox.operator.graph import (
     BlockedEdge,
     ClusterFacts,
     Risk,
@@ -33,10 +33,10 @@ from agent.sandbox.graph import (
     blocked_edge_from_doc,
     recommended_condition,
 )
-from agent.sandbox.operator import OperatorSimulator
-from agent.sandbox.operator_knobs import ScenarioKnobs
-from agent.sandbox.scenarios import load_scenario, scenario_names
-from agent.sandbox.versions import parse_version
+from agent.sandbox.operator.knobs import ScenarioKnobs
+from agent.sandbox.operator.scenarios import load_scenario, scenario_names
+from agent.sandbox.operator.simulator import OperatorSimulator
+from agent.sandbox.operator.versions import parse_version
 
 COUNTS = re.compile(r"^Working towards (\S+): (\d+) of (\d+) done \((\d+)% complete\)$")
 

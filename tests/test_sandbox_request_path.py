@@ -10,8 +10,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from agent.sandbox.access import Rule
-from agent.sandbox.requestinfo import RequestInfo, resolve
+from agent.sandbox.apiserver.access import Rule
+from agent.sandbox.apiserver.requestinfo import RequestInfo, resolve
 from agent.sandbox.server import Sandbox, SandboxOptions
 
 # The agent's rules on the recording server (realserver README): the chart's Role in cvsync.

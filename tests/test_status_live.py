@@ -22,7 +22,7 @@ from agent.report.status_document import document
 from agent.report.status_live import is_status_file, live_from_status, load_live_object
 from agent.report.status_render import render_json, render_yaml
 from agent.report.summarize import summarize
-from agent.sandbox.scenarios import load_scenario, scenario_names
+from agent.sandbox.operator.scenarios import load_scenario, scenario_names
 from agent.spec.versions import version_key
 from agent.upgrade.gates import evaluate_gates
 

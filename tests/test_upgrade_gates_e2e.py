@@ -29,8 +29,8 @@ from agent.clock import SteppedClock
 from agent.engine.reconciler import CycleOutcome, Reconciler, Result
 from agent.engine.runtime import Runtime
 from agent.engine.writeback import WriteBack
-from agent.sandbox.access import FULL_ACCESS
-from agent.sandbox.resources import CLUSTER_VERSIONS, EVENTS
+from agent.sandbox.apiserver.access import FULL_ACCESS
+from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS, EVENTS
 from agent.sandbox.server import Sandbox, SandboxOptions
 from agent.settings import GitSettings, Settings
 

@@ -14,8 +14,8 @@ from agent.adapters.kube import KubeCluster
 from agent.engine.reconciler import Reconciler
 from agent.engine.runtime import Runtime
 from agent.engine.writeback import WriteBack
-from agent.sandbox.access import FULL_ACCESS
-from agent.sandbox.resources import CLUSTER_VERSIONS
+from agent.sandbox.apiserver.access import FULL_ACCESS
+from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS
 from agent.sandbox.server import Sandbox, SandboxOptions
 from agent.settings import GitSettings, Settings
 

@@ -33,7 +33,7 @@ from agent.report.drift_render import FORMATS, render_drift
 from agent.report.findings_render import render_json, render_text
 from agent.report.status_markdown import render_drift_report_markdown, render_markdown
 from agent.report.summarize import drift_entries, summarize
-from agent.sandbox.scenarios import load_scenario, scenario_names
+from agent.sandbox.operator.scenarios import load_scenario, scenario_names
 from agent.settings import (
     DEFAULT_POLICY_PATH,
     DEFAULT_SPEC_PATH,

@@ -24,10 +24,10 @@ import aiohttp
 
 from agent.engine.bootstrap import run_agent
 from agent.engine.runtime import Runtime
-from agent.sandbox.access import FULL_ACCESS
-from agent.sandbox.handlers import MERGE_PATCH, WriteOptions
-from agent.sandbox.resources import CLUSTER_VERSIONS
-from agent.sandbox.routing import Target
+from agent.sandbox.apiserver.access import FULL_ACCESS
+from agent.sandbox.apiserver.handlers import MERGE_PATCH, WriteOptions
+from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS
+from agent.sandbox.apiserver.routing import Target
 from agent.sandbox.server import Sandbox, SandboxOptions
 from agent.settings import GitSettings, Settings
 

@@ -26,8 +26,8 @@ from agent.model.revision import Revision, Snapshot
 from agent.report.drift_render import render_plan, spec_changes
 from agent.report.pr_plan import plan_verdict, render_pr_json, render_pr_markdown
 from agent.report.status_live import load_live_object
-from agent.sandbox.graph import UpdateGraph
-from agent.sandbox.versions import parse_version
+from agent.sandbox.operator.graph import UpdateGraph
+from agent.sandbox.operator.versions import parse_version
 from agent.spec.normalize import desired_state, keyed_overrides
 from agent.sync.diff import diff as diff_specs
 from agent.sync.plan import Mode, plan_apply

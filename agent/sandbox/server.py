@@ -19,30 +19,38 @@ from typing import Any
 
 from aiohttp import web
 
-from agent.sandbox import discovery, openapi, requestinfo, routing, selectors, statuses, tables
-from agent.sandbox.access import ADMIN_USER, AccessControl, AccessRequest, Identity
-from agent.sandbox.admin import admin_application
-from agent.sandbox.admission import warning_header
-from agent.sandbox.crd_schema import FeatureSet
-from agent.sandbox.credentials import KeptAccessControl
-from agent.sandbox.faults import Faults
-from agent.sandbox.graph import UpdateGraph
-from agent.sandbox.handlers import APPLY_PATCH, Api, WriteOptions, WriteResult
-from agent.sandbox.kubeconfig import write_kubeconfig
-from agent.sandbox.operator import OperatorSimulator
-from agent.sandbox.operator_loop import OPERATOR_MANAGER, run_operator
-from agent.sandbox.resources import CLUSTER_VERSIONS, NAMESPACES, ResourceType
-from agent.sandbox.routing import Target
-from agent.sandbox.scenarios import load_scenario
-from agent.sandbox.statuses import ApiError
-from agent.sandbox.store import ResourceVersionGoneError, Store
-from agent.sandbox.tls import (
+from agent.sandbox.apiserver import (
+    discovery,
+    openapi,
+    requestinfo,
+    routing,
+    selectors,
+    statuses,
+    tables,
+)
+from agent.sandbox.apiserver.access import ADMIN_USER, AccessControl, AccessRequest, Identity
+from agent.sandbox.apiserver.admin import admin_application
+from agent.sandbox.apiserver.admission import warning_header
+from agent.sandbox.apiserver.crd_schema import FeatureSet
+from agent.sandbox.apiserver.credentials import KeptAccessControl
+from agent.sandbox.apiserver.faults import Faults
+from agent.sandbox.apiserver.handlers import APPLY_PATCH, Api, WriteOptions, WriteResult
+from agent.sandbox.apiserver.kubeconfig import write_kubeconfig
+from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS, NAMESPACES, ResourceType
+from agent.sandbox.apiserver.routing import Target
+from agent.sandbox.apiserver.statuses import ApiError
+from agent.sandbox.apiserver.store import ResourceVersionGoneError, Store
+from agent.sandbox.apiserver.tls import (
     SandboxPki,
     create_pki,
     identity_from_peer_certificate,
     load_or_create_pki,
 )
-from agent.sandbox.watching import stream_watch
+from agent.sandbox.apiserver.watching import stream_watch
+from agent.sandbox.operator.graph import UpdateGraph
+from agent.sandbox.operator.loop import OPERATOR_MANAGER, run_operator
+from agent.sandbox.operator.scenarios import load_scenario
+from agent.sandbox.operator.simulator import OperatorSimulator
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "openshift-cluster-version", "cvsync")
 _UNAUTHENTICATED_PATHS = frozenset({"/healthz", "/readyz", "/livez", "/version"})

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.sandbox import statuses
-from agent.sandbox.requestinfo import RequestInfo
-from agent.sandbox.resources import BY_GROUP_VERSION, RESOURCE_TYPES, ResourceType
+from agent.sandbox.apiserver import statuses
+from agent.sandbox.apiserver.requestinfo import RequestInfo
+from agent.sandbox.apiserver.resources import BY_GROUP_VERSION, RESOURCE_TYPES, ResourceType
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from agent.sandbox.typemodel import ATOMIC, ListType, TypeNode
+from agent.sandbox.apiserver.typemodel import ATOMIC, ListType, TypeNode
 
 # A path element is kept in its serialised FieldsV1 form, so it is hashable and canonical.
 Path = tuple[str, ...]

@@ -16,10 +16,10 @@ from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scanner import ScannerError
 
-from agent.sandbox import fieldsets as fs
-from agent.sandbox.field_errors import go_float, go_sharp_v
-from agent.sandbox.statuses import ApiError, bad_request, status
-from agent.sandbox.typemodel import TypeNode
+from agent.sandbox.apiserver import fieldsets as fs
+from agent.sandbox.apiserver.field_errors import go_float, go_sharp_v
+from agent.sandbox.apiserver.statuses import ApiError, bad_request, status
+from agent.sandbox.apiserver.typemodel import TypeNode
 
 # --- decoding ----------------------------------------------------------------------------
 

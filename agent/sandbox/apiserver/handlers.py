@@ -14,23 +14,28 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from agent.sandbox import admission, fieldmanager, namespaces, statuses, strategies
-from agent.sandbox import field_errors as fe
-from agent.sandbox.apply_patch import (
+from agent.sandbox.apiserver import admission, fieldmanager, namespaces, statuses, strategies
+from agent.sandbox.apiserver import field_errors as fe
+from agent.sandbox.apiserver.apply_patch import (
     AppliedBody,
     check_kind,
     decode_apply_body,
     repeated_key_warnings,
     typed_patch_failure,
 )
-from agent.sandbox.crd_schema import FeatureSet, cluster_version_schema
-from agent.sandbox.fieldsets import EMPTY, FieldSet
-from agent.sandbox.patching import PatchError, json_patch, merge_patch
-from agent.sandbox.resources import NAMESPACES, ResourceType
-from agent.sandbox.routing import Target
-from agent.sandbox.statuses import ApiError
-from agent.sandbox.store import JsonObject, ObjectKey, Store
-from agent.sandbox.typemodel import TypeNode, object_type, prune_undeclared, with_zero_fields
+from agent.sandbox.apiserver.crd_schema import FeatureSet, cluster_version_schema
+from agent.sandbox.apiserver.fieldsets import EMPTY, FieldSet
+from agent.sandbox.apiserver.patching import PatchError, json_patch, merge_patch
+from agent.sandbox.apiserver.resources import NAMESPACES, ResourceType
+from agent.sandbox.apiserver.routing import Target
+from agent.sandbox.apiserver.statuses import ApiError
+from agent.sandbox.apiserver.store import JsonObject, ObjectKey, Store
+from agent.sandbox.apiserver.typemodel import (
+    TypeNode,
+    object_type,
+    prune_undeclared,
+    with_zero_fields,
+)
 
 APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"

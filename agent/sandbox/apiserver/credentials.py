@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.sandbox.access import FULL_ACCESS, AccessControl, Identity, Rule, rules_from_mapping
+from agent.sandbox.apiserver.access import (
+    FULL_ACCESS,
+    AccessControl,
+    Identity,
+    Rule,
+    rules_from_mapping,
+)
 
 CREDENTIALS_FILE = "credentials.json"
 

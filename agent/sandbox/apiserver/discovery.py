@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.sandbox.resources import BY_GROUP_VERSION, RESOURCE_TYPES, ResourceType
+from agent.sandbox.apiserver.resources import BY_GROUP_VERSION, RESOURCE_TYPES, ResourceType
 
 KUBERNETES_VERSION = {"major": "1", "minor": "31", "gitVersion": "v1.31.0-cvsync-sandbox"}
 

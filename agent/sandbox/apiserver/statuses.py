@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.sandbox.resources import ResourceType
+from agent.sandbox.apiserver.resources import ResourceType
 
 
 class ApiError(Exception):

@@ -6,7 +6,7 @@ Pure data written for the sandbox; versions, risks and URLs are made up (.invali
 
 from __future__ import annotations
 
-from agent.sandbox.graph_types import BlockedEdge, MatchingRule, Risk
+from agent.sandbox.operator.graph_types import BlockedEdge, MatchingRule, Risk
 
 
 def _z(minor: int, first: int, last: int) -> list[str]:

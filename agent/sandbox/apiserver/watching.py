@@ -13,10 +13,10 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from agent.sandbox import selectors, statuses, tables
-from agent.sandbox.faults import Faults
-from agent.sandbox.routing import Target
-from agent.sandbox.store import ChangeEvent, ResourceVersionGoneError, Store
+from agent.sandbox.apiserver import selectors, statuses, tables
+from agent.sandbox.apiserver.faults import Faults
+from agent.sandbox.apiserver.routing import Target
+from agent.sandbox.apiserver.store import ChangeEvent, ResourceVersionGoneError, Store
 
 
 class WatchTimings(Protocol):

@@ -15,8 +15,8 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.constructor import SafeConstructor
 
-from agent.sandbox.crd_schema import FEATURE_SETS, FeatureSet
-from agent.sandbox.operator_knobs import ScenarioKnobs
+from agent.sandbox.apiserver.crd_schema import FEATURE_SETS, FeatureSet
+from agent.sandbox.operator.knobs import ScenarioKnobs
 
 __all__ = ["Scenario", "load_scenario", "scenario_names"]
 
@@ -42,7 +42,7 @@ _TextTimestamps.add_constructor("tag:yaml.org,2002:timestamp", SafeConstructor.c
 
 
 def _directory() -> Traversable:
-    return resources.files("agent.sandbox").joinpath("scenarios")
+    return resources.files("agent.sandbox.operator").joinpath("scenarios")
 
 
 def scenario_names() -> list[str]:

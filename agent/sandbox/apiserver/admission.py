@@ -11,17 +11,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from agent.sandbox import field_errors as fe
-from agent.sandbox.crd_schema import FeatureSet, Schema, cluster_version_schema
-from agent.sandbox.field_errors import Cause
-from agent.sandbox.schema_check import (
+from agent.sandbox.apiserver import field_errors as fe
+from agent.sandbox.apiserver.crd_schema import FeatureSet, Schema, cluster_version_schema
+from agent.sandbox.apiserver.field_errors import Cause
+from agent.sandbox.apiserver.schema_check import (
     BLOCKING,
     blocked_rules_cause,
     cel_errors,
     list_type_errors,
     openapi_errors,
 )
-from agent.sandbox.statuses import status
+from agent.sandbox.apiserver.statuses import status
 
 __all__ = [
     "Cause",

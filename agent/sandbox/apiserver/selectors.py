@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agent.sandbox import statuses
-from agent.sandbox.resources import EVENTS, NAMESPACES, ResourceType
+from agent.sandbox.apiserver import statuses
+from agent.sandbox.apiserver.resources import EVENTS, NAMESPACES, ResourceType
 
 _METADATA = ("metadata.name", "metadata.namespace")
 _INVOLVED = ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")

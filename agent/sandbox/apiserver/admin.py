@@ -12,9 +12,9 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from agent.sandbox.access import ADMIN_USER, AccessControl, rules_from_mapping
-from agent.sandbox.faults import Faults
-from agent.sandbox.store import Store
+from agent.sandbox.apiserver.access import ADMIN_USER, AccessControl, rules_from_mapping
+from agent.sandbox.apiserver.faults import Faults
+from agent.sandbox.apiserver.store import Store
 
 
 class Administered(Protocol):

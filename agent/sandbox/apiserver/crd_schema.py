@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from agent.sandbox import crd_rules
+from agent.sandbox.apiserver import crd_rules
 
 FeatureSet = Literal["Default", "TechPreviewNoUpgrade"]
 FEATURE_SETS: tuple[FeatureSet, ...] = ("Default", "TechPreviewNoUpgrade")

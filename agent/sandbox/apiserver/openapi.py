@@ -10,7 +10,7 @@ import hashlib
 import json
 from typing import Any
 
-from agent.sandbox.resources import BY_GROUP_VERSION, RESOURCE_TYPES, ResourceType
+from agent.sandbox.apiserver.resources import BY_GROUP_VERSION, RESOURCE_TYPES, ResourceType
 
 _WRITE_PARAMETERS = ("dryRun", "fieldManager", "fieldValidation")
 _READ_PARAMETERS = (

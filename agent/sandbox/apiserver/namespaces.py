@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import copy
 
-from agent.sandbox import statuses
-from agent.sandbox.resources import NAMESPACES, RESOURCE_TYPES, ResourceType
-from agent.sandbox.statuses import ApiError
-from agent.sandbox.store import JsonObject, Store
+from agent.sandbox.apiserver import statuses
+from agent.sandbox.apiserver.resources import NAMESPACES, RESOURCE_TYPES, ResourceType
+from agent.sandbox.apiserver.statuses import ApiError
+from agent.sandbox.apiserver.store import JsonObject, Store
 
 IMMORTAL = frozenset({"default", "kube-system", "kube-public"})
 

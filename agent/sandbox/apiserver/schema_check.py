@@ -11,10 +11,10 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from agent.sandbox import field_errors as fe
-from agent.sandbox.crd_rules import CelEvalError, is_date_time, is_request_uri
-from agent.sandbox.crd_schema import Schema
-from agent.sandbox.field_errors import Cause
+from agent.sandbox.apiserver import field_errors as fe
+from agent.sandbox.apiserver.crd_rules import CelEvalError, is_date_time, is_request_uri
+from agent.sandbox.apiserver.crd_schema import Schema
+from agent.sandbox.apiserver.field_errors import Cause
 
 # Errors after which the CEL rules are not run (strategy.go's hasBlockingErr).
 BLOCKING = frozenset({fe.NOT_SUPPORTED, fe.REQUIRED, fe.TOO_LONG, fe.TOO_MANY, fe.TYPE_INVALID})

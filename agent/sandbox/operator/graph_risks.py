@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from agent.sandbox.graph_types import ClusterFacts, Risk
+from agent.sandbox.operator.graph_types import ClusterFacts, Risk
 
 RECOMMENDED = "Recommended"
 APPLIES = "Applies"

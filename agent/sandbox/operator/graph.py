@@ -13,13 +13,13 @@ from typing import Any, NamedTuple
 
 from ruamel.yaml import YAML
 
-from agent.sandbox.graph_builtin import BUILTIN_BLOCKED_EDGES, BUILTIN_CHANNELS
-from agent.sandbox.graph_risks import (
+from agent.sandbox.operator.graph_builtin import BUILTIN_BLOCKED_EDGES, BUILTIN_CHANNELS
+from agent.sandbox.operator.graph_risks import (
     RECOMMENDED,
     recommended_condition,
     risk_conditions,
 )
-from agent.sandbox.graph_types import (
+from agent.sandbox.operator.graph_types import (
     PROMQL,
     BlockedEdge,
     ClusterFacts,
@@ -27,7 +27,7 @@ from agent.sandbox.graph_types import (
     Release,
     Risk,
 )
-from agent.sandbox.versions import parse_version, release_image, version_sort_key
+from agent.sandbox.operator.versions import parse_version, release_image, version_sort_key
 
 __all__ = [
     "AcceptRisks",

@@ -12,10 +12,10 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from agent.sandbox import field_errors as fe
-from agent.sandbox import names
-from agent.sandbox.field_errors import Cause
-from agent.sandbox.resources import EVENTS, LEASES, NAMESPACES, ResourceType
+from agent.sandbox.apiserver import field_errors as fe
+from agent.sandbox.apiserver import names
+from agent.sandbox.apiserver.field_errors import Cause
+from agent.sandbox.apiserver.resources import EVENTS, LEASES, NAMESPACES, ResourceType
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 KUBERNETES_FINALIZER = "kubernetes"

@@ -13,11 +13,11 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from agent.sandbox.crd_schema import FeatureSet
-from agent.sandbox.graph import AcceptRisks, Recommendations, UpdateGraph
-from agent.sandbox.operator_knobs import ScenarioKnobs, UpgradeableBlock
-from agent.sandbox.operator_payload import Invalid, Payload, Refusal, load
-from agent.sandbox.operator_preconditions import (
+from agent.sandbox.apiserver.crd_schema import FeatureSet
+from agent.sandbox.operator.graph import AcceptRisks, Recommendations, UpdateGraph
+from agent.sandbox.operator.knobs import ScenarioKnobs, UpgradeableBlock
+from agent.sandbox.operator.payload import Invalid, Payload, Refusal, load
+from agent.sandbox.operator.preconditions import (
     check_giant_hop,
     check_recommended,
     check_rollback,
@@ -26,7 +26,7 @@ from agent.sandbox.operator_preconditions import (
     summarize,
     upgradeable_checks,
 )
-from agent.sandbox.operator_progress import (
+from agent.sandbox.operator.progress import (
     COMPLETED,
     FAIL_AFTER,
     FAILED,
@@ -36,7 +36,7 @@ from agent.sandbox.operator_progress import (
     failing,
     progressing,
 )
-from agent.sandbox.operator_status import (
+from agent.sandbox.operator.status import (
     Conditions,
     as_utc,
     complete_entry,
@@ -47,7 +47,7 @@ from agent.sandbox.operator_status import (
     payload_loaded_message,
     start_entry,
 )
-from agent.sandbox.versions import manifest_count, parse_version, version_hash
+from agent.sandbox.operator.versions import manifest_count, parse_version, version_hash
 
 __all__ = ["OperatorSimulator", "ScenarioKnobs", "UpgradeableBlock"]
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from agent.sandbox.resources import CLUSTER_VERSIONS, ResourceType
+from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS, ResourceType
 
 JsonObject = dict[str, Any]
 Column = tuple[str, str, str, Callable[[JsonObject], Any]]  # name, type, format, cell

@@ -13,12 +13,12 @@ import copy
 import logging
 from datetime import UTC, datetime
 
-from agent.sandbox.handlers import Api, WriteOptions
-from agent.sandbox.operator import OperatorSimulator
-from agent.sandbox.resources import CLUSTER_VERSIONS
-from agent.sandbox.routing import Target
-from agent.sandbox.statuses import ApiError
-from agent.sandbox.store import Store
+from agent.sandbox.apiserver.handlers import Api, WriteOptions
+from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS
+from agent.sandbox.apiserver.routing import Target
+from agent.sandbox.apiserver.statuses import ApiError
+from agent.sandbox.apiserver.store import Store
+from agent.sandbox.operator.simulator import OperatorSimulator
 
 OPERATOR_MANAGER = "cluster-version-operator"
 _TARGET = Target(CLUSTER_VERSIONS, "", "version", "status")

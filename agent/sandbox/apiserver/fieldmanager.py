@@ -11,9 +11,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from agent.sandbox import fieldsets as fs
-from agent.sandbox.fieldsets import EMPTY, Comparison, FieldSet, Path
-from agent.sandbox.typemodel import ListType, TypeNode, cluster_version_type, with_zero_fields
+from agent.sandbox.apiserver import fieldsets as fs
+from agent.sandbox.apiserver.fieldsets import EMPTY, Comparison, FieldSet, Path
+from agent.sandbox.apiserver.typemodel import (
+    ListType,
+    TypeNode,
+    cluster_version_type,
+    with_zero_fields,
+)
 
 APPLY = "Apply"
 UPDATE = "Update"

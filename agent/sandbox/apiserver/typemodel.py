@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any, Literal
 
-from agent.sandbox.crd_schema import FeatureSet, Schema, cluster_version_schema
+from agent.sandbox.apiserver.crd_schema import FeatureSet, Schema, cluster_version_schema
 
 
 class _Absent:

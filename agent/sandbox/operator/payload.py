@@ -10,8 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agent.sandbox.graph import Release, UpdateGraph
-from agent.sandbox.operator_knobs import ScenarioKnobs
+from agent.sandbox.operator.graph import Release, UpdateGraph
+from agent.sandbox.operator.knobs import ScenarioKnobs
 
 RETRIEVE_PAYLOAD = "RetrievePayload"
 VERIFY_PAYLOAD_VERSION = "VerifyPayloadVersion"
