@@ -24,7 +24,7 @@ import pytest
 from conftest import REPO_ROOT
 
 from agent import __version__
-from agent.cli.commands import cvsync as cvsync_group
+from agent.cli.main import cvsync as cvsync_group
 from agent.settings import GitSettings
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"

@@ -1,0 +1,74 @@
+"""`cvsync status` and `cvsync drift`: the live ClusterVersion summarized, and its drift
+report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from agent.cli.diff_plan import show_drift
+from agent.cli.options import EXIT_OK, EXIT_USAGE, target_options
+from agent.errors import CvsyncError
+from agent.model.status import AgentState
+from agent.report import status_render
+from agent.report.status_markdown import render_markdown
+from agent.report.summarize import summarize
+
+
+@click.command()
+@click.option("--cluster", default="cluster", envvar="CVSYNC_CLUSTER", show_default=True)
+@click.option("--kubeconfig", type=click.Path(path_type=Path), envvar="KUBECONFIG")
+@click.option("--context", envvar="CVSYNC_CONTEXT")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["text", "yaml", "json", "markdown"]),
+    default="text",
+    show_default=True,
+)
+def status(cluster: str, kubeconfig: Path | None, context: str | None, output: str) -> None:
+    """Print the live ClusterVersion's status summary; writes nothing anywhere."""
+    sys.exit(asyncio.run(_status(cluster, kubeconfig, context, output)))
+
+
+async def _status(cluster: str, kubeconfig: Path | None, context: str | None, output: str) -> int:
+    from agent.adapters.kube import KubeCluster  # noqa: PLC0415 - kubernetes-asyncio loads ~1 s
+
+    try:
+        client = await KubeCluster.connect(kubeconfig=kubeconfig, context=context)
+    except CvsyncError as exc:
+        click.echo(f"cvsync: error: {exc.message}", err=True)
+        return EXIT_USAGE
+    try:
+        live = await client.get()
+    except CvsyncError as exc:
+        click.echo(f"cvsync: error: {exc.message}", err=True)
+        return EXIT_USAGE
+    finally:
+        await client.close()
+    if live is None:
+        click.echo("cvsync: error: the cluster has no ClusterVersion named version", err=True)
+        return EXIT_USAGE
+    summary = summarize(live, AgentState(cluster=cluster))
+    renderers = {
+        "text": status_render.render_text,
+        "yaml": status_render.render_yaml,
+        "json": status_render.render_json,
+        "markdown": render_markdown,
+    }
+    click.echo(renderers[output](summary), nl=False)
+    return EXIT_OK
+
+
+@click.command()
+@target_options
+def drift(**options: Any) -> None:
+    """Print the drift report: each drifted field, its git and live values, and who changed
+    it when. Exits 0 when nothing drifted, 1 when something did, 2 on errors."""
+    options["report"] = True
+    sys.exit(asyncio.run(show_drift(options)))
