@@ -29,7 +29,7 @@ from helm_support import (
 )
 from ruamel.yaml import YAML
 
-from agent.cli import main as cli
+from agent.cli import run as cli
 
 REQUIRED: dict[str, Any] = {
     "cluster": "prod-east",

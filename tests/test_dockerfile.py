@@ -24,7 +24,7 @@ import pytest
 from conftest import REPO_ROOT
 
 from agent import __version__
-from agent.cli.main import cvsync as cvsync_group
+from agent.cli.cvsync import cvsync as cvsync_group
 from agent.settings import GitSettings
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"

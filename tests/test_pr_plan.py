@@ -17,7 +17,7 @@ from conftest import CORPUS, REPO_ROOT, corpus_path
 from ruamel.yaml import YAML
 from sandbox_support import sandbox_thread
 
-from agent.cli.main import cvsync
+from agent.cli.cvsync import cvsync
 from agent.cli.plan_command import graph_path
 from agent.sandbox.apiserver.access import FULL_ACCESS
 from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS

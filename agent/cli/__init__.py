@@ -5,6 +5,6 @@ the one error path that turns expected failures into a line and an exit code.
 
 def main() -> None:
     """The `cvsync` console script (`python -m agent` too)."""
-    from agent.cli.main import main as run_command_line  # noqa: PLC0415
+    from agent.cli.cvsync import main as run_command_line  # noqa: PLC0415
 
     run_command_line()
