@@ -447,7 +447,14 @@ def declared_fields_equal(git: dict[str, Any], live: dict[str, Any]) -> bool:
             if any(live_map.get(_key(e)) != e for e in value):
                 return False
         elif key == "desiredUpdate":
-            if key not in live or {**ZERO, **value} != {**ZERO, **live[key]}:
+            if key not in live:
+                return False
+            wanted, found = {**ZERO, **value}, {**ZERO, **live[key]}
+            # A version git names that the cluster targets by digest is cvsync's pin of it.
+            pinned = not wanted["image"] and "@sha256:" in str(found["image"])
+            if pinned and wanted["version"] and wanted["version"] == found["version"]:
+                wanted["image"] = found["image"]
+            if wanted != found:
                 return False
         elif key == "capabilities":
             if key not in live or any(live[key].get(k, ...) != v for k, v in value.items()):
