@@ -8,13 +8,13 @@ import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from agent.sandbox.operator.graph import UpdateGraph
 from agent.sandbox.operator.knobs import ScenarioKnobs
+from agent.sandbox.operator.releases import release_image
 from agent.sandbox.operator.scenarios import load_scenario
 from agent.sandbox.operator.simulator import OperatorSimulator
-from agent.sandbox.operator.versions import release_image
+from agent.sandbox.operator.update_service import UpdateService
 
-GRAPH = UpdateGraph.builtin()
+GRAPH = UpdateService.builtin()
 T0 = datetime(2025, 1, 10, 9, 0, tzinfo=UTC)
 LATER = T0 + timedelta(days=30)
 ADMIN_ACK = (

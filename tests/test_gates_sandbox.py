@@ -18,7 +18,7 @@ from agent.model.gates import GateSettings, Verdict
 from agent.sandbox.apiserver.handlers import APPLY_PATCH, WriteOptions
 from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS
 from agent.sandbox.apiserver.routing import Target
-from agent.sandbox.operator.versions import release_image
+from agent.sandbox.operator.releases import release_image
 from agent.sandbox.server import Sandbox, SandboxOptions
 from agent.upgrade.gates import evaluate_gates
 

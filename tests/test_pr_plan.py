@@ -21,8 +21,9 @@ from agent.cli.cvsync import cvsync
 from agent.cli.plan_command import graph_path
 from agent.sandbox.apiserver.access import FULL_ACCESS
 from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS
-from agent.sandbox.operator.graph import UpdateGraph
+from agent.sandbox.operator.builtin_graph import builtin_graph
 from agent.sandbox.server import SandboxOptions
+from agent.upgrade.graph import UpdateGraph
 
 FLEET = REPO_ROOT / "examples" / "05-fleet"
 FRIDAY_EVENING = "2026-12-04T20:00:00Z"
@@ -221,7 +222,7 @@ def test_the_graph_data_gives_the_path_to_the_target(tmp_path: Path) -> None:
 
 
 def test_the_shortest_path_takes_one_minor_version_per_hop() -> None:
-    builtin = UpdateGraph.builtin()
+    builtin = builtin_graph()
     every = sorted({v for versions in builtin.channels.values() for v in versions})
     graph = UpdateGraph.from_data({"all": every}, builtin.blocked_edges)
     path = graph_path(graph, "all", "4.15.10", "4.17.4")

@@ -25,18 +25,12 @@ from operator_support import (
 )
 from ruamel.yaml import YAML
 
-from agent.sandbox.operator.graph import (
-    BlockedEdge,
-    ClusterFacts,
-    Risk,
-    UpdateGraph,
-    blocked_edge_from_doc,
-    recommended_condition,
-)
 from agent.sandbox.operator.knobs import ScenarioKnobs
+from agent.sandbox.operator.risks import ClusterFacts, recommended_condition, risk_status
 from agent.sandbox.operator.scenarios import load_scenario, scenario_names
 from agent.sandbox.operator.simulator import OperatorSimulator
-from agent.sandbox.operator.versions import parse_version
+from agent.sandbox.operator.update_service import UpdateService
+from agent.upgrade.graph import BlockedEdge, Risk, UpdateGraph, blocked_edge_from_doc, parse_version
 
 COUNTS = re.compile(r"^Working towards (\S+): (\d+) of (\d+) done \((\d+)% complete\)$")
 
@@ -435,7 +429,7 @@ def test_versions_order_by_semver_precedence() -> None:
 
 def test_a_risk_that_could_not_be_evaluated_makes_the_recommendation_unknown() -> None:
     risk = next(
-        b.risk for b in GRAPH.blocked_edges if b.risk and b.risk.name == "AzureNodeBootDelay"
+        b.risk for b in GRAPH.graph.blocked_edges if b.risk and b.risk.name == "AzureNodeBootDelay"
     )
     assert risk is not None
     facts = ClusterFacts(failures={"AzureNodeBootDelay": "client-side throttling"})
@@ -463,7 +457,7 @@ def test_the_loader_reads_the_real_channels_with_the_documented_counts() -> None
         "stable-4.15": 109,
     }
     assert "4.15.1" not in graph.channels["stable-4.15"]
-    assert graph.releases["4.14.10"].channels == (
+    assert UpdateService(graph).releases["4.14.10"].channels == (
         "candidate-4.15",
         "fast-4.15",
         "stable-4.14",
@@ -491,12 +485,12 @@ def test_the_loader_parses_real_risks_and_the_legacy_unconditional_block() -> No
     with_legacy = UpdateGraph.from_data(
         {"candidate-4.10": ["4.9.59", "4.10.0-fc.0", "4.10.3"]}, graph.blocked_edges
     )
-    assert [r.version for r, _ in with_legacy.edges("4.9.59", "candidate-4.10")] == ["4.10.3"]
+    assert [v for v, _ in with_legacy.edges("4.9.59", "candidate-4.10")] == ["4.10.3"]
 
 
 @pytest.mark.corpus
 def test_risks_from_the_real_graph_render_as_the_real_operator_published_them() -> None:
-    graph = corpus_graph()
+    graph = UpdateService(corpus_graph())
     found = graph.recommend("4.14.1", "stable-4.15", ClusterFacts(), now="2024-02-07T16:31:06Z")
     ours = next(c for c in found.conditional if c["release"]["version"] == "4.14.2")
     captured = YAML(typ="safe").load(
@@ -540,7 +534,7 @@ def test_a_blocked_edge_document_without_a_name_is_an_unconditional_block() -> N
         }
     )
     assert isinstance(named.risk, Risk)
-    assert named.risk.as_status() == {
+    assert risk_status(named.risk) == {
         "matchingRules": [{"type": "Always"}],
         "message": "M",
         "name": "N",

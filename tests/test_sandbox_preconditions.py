@@ -26,8 +26,8 @@ from operator_support import (
     walk,
 )
 
-from agent.sandbox.operator.graph import ClusterFacts
 from agent.sandbox.operator.knobs import ScenarioKnobs, UpgradeableBlock
+from agent.sandbox.operator.risks import ClusterFacts
 
 ETCD_WARNING = (
     'Precondition "ClusterVersionRecommendedUpdate" failed because of "EtcdDefragStall": '

@@ -26,12 +26,11 @@ from agent.model.revision import Revision, Snapshot
 from agent.report.drift_render import render_plan, spec_changes
 from agent.report.pr_plan import plan_verdict, render_pr_json, render_pr_markdown
 from agent.report.status_live import load_live_object
-from agent.sandbox.operator.graph import UpdateGraph
-from agent.sandbox.operator.versions import parse_version
 from agent.spec.normalize import desired_state, keyed_overrides
 from agent.sync.diff import diff as diff_specs
 from agent.sync.plan import Mode, plan_apply
 from agent.upgrade.decision import check_upgrade
+from agent.upgrade.graph import UpdateGraph, parse_version
 from agent.upgrade.policy import parse_policy
 from agent.upgrade.status_read import mapping, mappings, text
 
@@ -262,10 +261,10 @@ def graph_path(graph: UpdateGraph, channel: str, current: str, target: str) -> t
             while steps[-1] != current:
                 steps.append(previous[steps[-1]])
             return tuple(reversed(steps))
-        for release, _ in graph.edges(here, channel):
-            if release.version not in previous and release.version != current:
-                previous[release.version] = here
-                queue.append(release.version)
+        for version, _ in graph.edges(here, channel):
+            if version not in previous and version != current:
+                previous[version] = here
+                queue.append(version)
     return ()
 
 

@@ -47,10 +47,10 @@ from agent.sandbox.apiserver.tls import (
     load_or_create_pki,
 )
 from agent.sandbox.apiserver.watching import stream_watch
-from agent.sandbox.operator.graph import UpdateGraph
 from agent.sandbox.operator.loop import OPERATOR_MANAGER, run_operator
 from agent.sandbox.operator.scenarios import load_scenario
 from agent.sandbox.operator.simulator import OperatorSimulator
+from agent.sandbox.operator.update_service import UpdateService
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "openshift-cluster-version", "cvsync")
 _UNAUTHENTICATED_PATHS = frozenset({"/healthz", "/readyz", "/livez", "/version"})
@@ -195,7 +195,7 @@ class Sandbox:
         """Install the scenario's ClusterVersion as an installer and the operator would."""
         scenario = load_scenario(name)
         self.simulator = OperatorSimulator(
-            UpdateGraph.builtin(), knobs=scenario.knobs, time_scale=self.options.time_scale
+            UpdateService.builtin(), knobs=scenario.knobs, time_scale=self.options.time_scale
         )
         target = Target(CLUSTER_VERSIONS, "", "version")
         if self.store.get(self.api.key(CLUSTER_VERSIONS, "", "version")) is not None:

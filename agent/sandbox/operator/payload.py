@@ -10,8 +10,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agent.sandbox.operator.graph import Release, UpdateGraph
 from agent.sandbox.operator.knobs import ScenarioKnobs
+from agent.sandbox.operator.releases import Release
+from agent.sandbox.operator.update_service import UpdateService
 
 RETRIEVE_PAYLOAD = "RetrievePayload"
 VERIFY_PAYLOAD_VERSION = "VerifyPayloadVersion"
@@ -51,7 +52,7 @@ def load(
     spec: Mapping[str, Any],
     status: Mapping[str, Any],
     available: Iterable[Mapping[str, Any]] | None,
-    graph: UpdateGraph,
+    graph: UpdateService,
     knobs: ScenarioKnobs,
 ) -> Payload | Refusal | Invalid | None:
     """The requested release when it differs from the one being reconciled, else None.

@@ -14,7 +14,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from agent.sandbox.apiserver.crd_schema import FeatureSet
-from agent.sandbox.operator.graph import AcceptRisks, Recommendations, UpdateGraph
 from agent.sandbox.operator.knobs import ScenarioKnobs, UpgradeableBlock
 from agent.sandbox.operator.payload import Invalid, Payload, Refusal, load
 from agent.sandbox.operator.preconditions import (
@@ -36,6 +35,7 @@ from agent.sandbox.operator.progress import (
     failing,
     progressing,
 )
+from agent.sandbox.operator.releases import manifest_count, version_hash
 from agent.sandbox.operator.status import (
     Conditions,
     as_utc,
@@ -47,7 +47,8 @@ from agent.sandbox.operator.status import (
     payload_loaded_message,
     start_entry,
 )
-from agent.sandbox.operator.versions import manifest_count, parse_version, version_hash
+from agent.sandbox.operator.update_service import AcceptRisks, Recommendations, UpdateService
+from agent.upgrade.graph import parse_version
 
 __all__ = ["OperatorSimulator", "ScenarioKnobs", "UpgradeableBlock"]
 
@@ -70,7 +71,7 @@ class _Retrieved:
 class OperatorSimulator:
     def __init__(
         self,
-        graph: UpdateGraph,
+        graph: UpdateService,
         *,
         knobs: ScenarioKnobs | None = None,
         time_scale: float = 1.0,

@@ -1,46 +1,27 @@
-"""The update graph behind the simulated update service: releases, channels, edges, and the
-conditional risks of cincinnati-graph-data's blocked-edges, rendered in ClusterVersion's shape.
+"""The simulated update service: an update graph's releases as the sandbox serves them, and the
+availableUpdates, conditionalUpdates and conditionalUpdateRisks the CVO publishes from them.
 
-Pure apart from UpdateGraph.load, which reads graph-data YAML files.
+Pure: a graph (agent.upgrade.graph) and the cluster's facts in, ClusterVersion status shapes out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, NamedTuple
 
-from ruamel.yaml import YAML
-
-from agent.sandbox.operator.graph_builtin import BUILTIN_BLOCKED_EDGES, BUILTIN_CHANNELS
-from agent.sandbox.operator.graph_risks import (
+from agent.sandbox.operator.builtin_graph import builtin_graph
+from agent.sandbox.operator.releases import Release, release_image, release_url
+from agent.sandbox.operator.risks import (
     RECOMMENDED,
+    ClusterFacts,
     recommended_condition,
     risk_conditions,
+    risk_status,
 )
-from agent.sandbox.operator.graph_types import (
-    PROMQL,
-    BlockedEdge,
-    ClusterFacts,
-    MatchingRule,
-    Release,
-    Risk,
-)
-from agent.sandbox.operator.versions import parse_version, release_image, version_sort_key
+from agent.upgrade.graph import Risk, UpdateGraph
 
-__all__ = [
-    "AcceptRisks",
-    "BlockedEdge",
-    "ClusterFacts",
-    "MatchingRule",
-    "Recommendations",
-    "Release",
-    "Risk",
-    "UpdateGraph",
-    "blocked_edge_from_doc",
-    "recommended_condition",
-]
+__all__ = ["AcceptRisks", "Recommendations", "UpdateService"]
 
 
 @dataclass(frozen=True)
@@ -61,23 +42,16 @@ class Recommendations(NamedTuple):
     risks: tuple[dict[str, Any], ...] = ()
 
 
-def release_url(version: str) -> str:
-    return f"https://releases.sandbox.invalid/errata/{version}"
-
-
-def _newest_first(versions: Iterable[str]) -> list[str]:
-    return sorted(versions, key=version_sort_key, reverse=True)
-
-
 @dataclass(frozen=True)
-class UpdateGraph:
-    channels: Mapping[str, tuple[str, ...]]
-    blocked_edges: tuple[BlockedEdge, ...] = ()
+class UpdateService:
+    """The update service a simulated cluster asks: `graph` with the sandbox's own images."""
+
+    graph: UpdateGraph
     releases: Mapping[str, Release] = field(init=False)
 
     def __post_init__(self) -> None:
         members: dict[str, list[str]] = {}
-        for channel, versions in self.channels.items():
+        for channel, versions in self.graph.channels.items():
             for version in versions:
                 members.setdefault(version, []).append(channel)
         releases = {
@@ -89,31 +63,9 @@ class UpdateGraph:
         object.__setattr__(self, "releases", releases)
 
     @classmethod
-    def from_data(
-        cls, channels: Mapping[str, Iterable[str]], blocked_edges: Iterable[BlockedEdge] = ()
-    ) -> UpdateGraph:
-        return cls(
-            {name: tuple(versions) for name, versions in channels.items()}, tuple(blocked_edges)
-        )
-
-    @classmethod
-    def builtin(cls) -> UpdateGraph:
-        """Our own small graph: 4.15.x-4.17.x on candidate/fast/stable/eus, with a few risks."""
-        return cls.from_data(BUILTIN_CHANNELS, BUILTIN_BLOCKED_EDGES)
-
-    @classmethod
-    def load(cls, channels_dir: Path, blocked_edges_dir: Path) -> UpdateGraph:
-        """Reads cincinnati-graph-data's channels/*.yaml and blocked-edges/*.yaml."""
-        yaml = YAML(typ="safe")
-        channels: dict[str, list[str]] = {}
-        for path in sorted(channels_dir.glob("*.yaml")):
-            doc = yaml.load(path.read_text(encoding="utf-8"))
-            channels[str(doc["name"])] = [str(v) for v in doc.get("versions") or ()]
-        blocked = [
-            blocked_edge_from_doc(yaml.load(path.read_text(encoding="utf-8")))
-            for path in sorted(blocked_edges_dir.glob("*.yaml"))
-        ]
-        return cls.from_data(channels, blocked)
+    def builtin(cls) -> UpdateService:
+        """The service over the sandbox's own small graph (builtin_graph)."""
+        return cls(builtin_graph())
 
     def release(self, version: str) -> Release | None:
         return self.releases.get(version)
@@ -122,26 +74,11 @@ class UpdateGraph:
         return next((r for r in self.releases.values() if r.image == image), None)
 
     def in_channel(self, channel: str, version: str) -> bool:
-        return version in self.channels.get(channel, ())
+        return self.graph.in_channel(channel, version)
 
     def edges(self, source: str, channel: str) -> list[tuple[Release, tuple[Risk, ...]]]:
         """The channel's edges out of `source`, newest first, with the risks on each."""
-        origin = parse_version(source)
-        if origin is None or not self.in_channel(channel, source):
-            return []
-        found = []
-        for version in _newest_first(self.channels[channel]):
-            target = parse_version(version)
-            if target is None or target <= origin or target.major != origin.major:
-                continue
-            if target.minor not in (origin.minor, origin.minor + 1):
-                continue
-            matching = [b for b in self.blocked_edges if b.applies(source, version)]
-            if any(b.risk is None for b in matching):
-                continue
-            risks = sorted({b.risk for b in matching if b.risk}, key=lambda r: r.name)
-            found.append((self.releases[version], tuple(risks)))
-        return found
+        return [(self.releases[v], risks) for v, risks in self.graph.edges(source, channel)]
 
     def recommend(
         self,
@@ -177,7 +114,7 @@ class UpdateGraph:
             if condition["status"] == "True":
                 available.append(release.as_status())
         if accept_risks is None:
-            plain = [e | {"risks": [r.as_status() for r in risks]} for e, risks in conditional]
+            plain = [e | {"risks": [risk_status(r) for r in risks]} for e, risks in conditional]
             return Recommendations(available or None, plain)
         every = {risk.name: risk for _, risks in conditional for risk in risks}
         applies = risk_conditions(every.values(), facts, now=now, previous=accept_risks.published)
@@ -185,7 +122,7 @@ class UpdateGraph:
         def rendered(risk: Risk) -> dict[str, Any]:
             # A copy each time: the same risk appears under several updates.
             conditions = [dict(applies[risk.name])]
-            return dict(sorted((risk.as_status() | {"conditions": conditions}).items()))
+            return dict(sorted((risk_status(risk) | {"conditions": conditions}).items()))
 
         named = [
             entry | {"riskNames": [r.name for r in risks], "risks": [rendered(r) for r in risks]}
@@ -204,20 +141,3 @@ def _previous_recommended(
                 if condition.get("type") == RECOMMENDED:
                     return dict(condition)
     return None
-
-
-def blocked_edge_from_doc(doc: Mapping[str, Any]) -> BlockedEdge:
-    """One blocked-edges document; legacy ones carry only `to` and `from`."""
-    rules = tuple(_matching_rule(rule) for rule in doc.get("matchingRules") or ())
-    risk = None
-    if doc.get("name"):
-        risk = Risk(str(doc["name"]), str(doc.get("message", "")), str(doc.get("url", "")), rules)
-    fixed_in = doc.get("fixedIn")
-    return BlockedEdge(str(doc["to"]), str(doc["from"]), risk, str(fixed_in) if fixed_in else None)
-
-
-def _matching_rule(rule: Mapping[str, Any]) -> MatchingRule:
-    kind = str(rule["type"])
-    if kind == PROMQL:
-        return MatchingRule(PROMQL, str((rule.get("promql") or {}).get("promql", "")))
-    return MatchingRule(kind)

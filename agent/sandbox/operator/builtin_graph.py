@@ -6,7 +6,7 @@ Pure data written for the sandbox; versions, risks and URLs are made up (.invali
 
 from __future__ import annotations
 
-from agent.sandbox.operator.graph_types import BlockedEdge, MatchingRule, Risk
+from agent.upgrade.graph import BlockedEdge, MatchingRule, Risk, UpdateGraph
 
 
 def _z(minor: int, first: int, last: int) -> list[str]:
@@ -94,3 +94,8 @@ BUILTIN_BLOCKED_EDGES: tuple[BlockedEdge, ...] = (
     # A legacy entry (only `to` and `from`): the oldest 4.15s may not go straight to 4.16.0.
     BlockedEdge("4.16.0", r"4[.]15[.]1[0-2]"),
 )
+
+
+def builtin_graph() -> UpdateGraph:
+    """Our own small graph: 4.15.x-4.17.x on candidate/fast/stable/eus, with a few risks."""
+    return UpdateGraph.from_data(BUILTIN_CHANNELS, BUILTIN_BLOCKED_EDGES)

@@ -1,5 +1,6 @@
-"""How the cluster-version operator judges conditional-update risks: the Recommended condition of
-each conditional update and, with ClusterUpdateAcceptRisks, each risk's Applies condition.
+"""How the cluster-version operator judges conditional-update risks: the facts a cluster's
+PromQL rules would report, the Recommended condition of each conditional update and, with
+ClusterUpdateAcceptRisks, each risk's Applies condition; risks in the ClusterVersion shape.
 
 Pure: risks, the cluster's facts and the accepted risk names in, condition dicts out.
 """
@@ -8,9 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from agent.sandbox.operator.graph_types import ClusterFacts, Risk
+from agent.upgrade.graph import ALWAYS, PROMQL, MatchingRule, Risk
 
 RECOMMENDED = "Recommended"
 APPLIES = "Applies"
@@ -30,6 +32,41 @@ _EXPOSED_REASON = "ExposedToRisks"
 _REASON = re.compile(r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
 # False beats Unknown beats True.
 _SEVERITY = {"True": 0, "Unknown": 1, "False": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterFacts:
+    """What the cluster's PromQL rules would return: risk name -> matches, or an evaluation error.
+
+    Risks absent from both tables do not match; Always rules match regardless.
+    """
+
+    matches: Mapping[str, bool] = field(default_factory=dict)
+    failures: Mapping[str, str] = field(default_factory=dict)
+
+    def exposure(self, risk: Risk) -> bool | None:
+        """True when the risk applies, False when not, None when evaluating it failed."""
+        if any(rule.type == ALWAYS for rule in risk.matching_rules):
+            return True
+        if risk.name in self.failures:
+            return None
+        return bool(self.matches.get(risk.name, False))
+
+
+def risk_status(risk: Risk) -> dict[str, Any]:
+    """A risk as status.conditionalUpdates[].risks lists it."""
+    return {
+        "matchingRules": [_rule_status(rule) for rule in risk.matching_rules],
+        "message": risk.message,
+        "name": risk.name,
+        "url": risk.url,
+    }
+
+
+def _rule_status(rule: MatchingRule) -> dict[str, Any]:
+    if rule.type == PROMQL:
+        return {"promql": {"promql": rule.promql}, "type": PROMQL}
+    return {"type": rule.type}
 
 
 def _worse(now: str, want: str) -> str:
