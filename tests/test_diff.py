@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.model.drift import Drift, DriftKind
+from agent.model.versions import is_older, version_key
 from agent.spec.normalize import desired_spec, live_spec
 from agent.spec.parse import parse_file
-from agent.spec.versions import is_older, version_key
 from agent.sync.diff import diff as diff_of_normalized
 from agent.sync.owners import owned_leaves, owner_of
 

@@ -25,12 +25,13 @@ from operator_support import (
 )
 from ruamel.yaml import YAML
 
+from agent.model.versions import parse_version
 from agent.sandbox.operator.knobs import ScenarioKnobs
 from agent.sandbox.operator.risks import ClusterFacts, recommended_condition, risk_status
 from agent.sandbox.operator.scenarios import load_scenario, scenario_names
 from agent.sandbox.operator.simulator import OperatorSimulator
 from agent.sandbox.operator.update_service import UpdateService
-from agent.upgrade.graph import BlockedEdge, Risk, UpdateGraph, blocked_edge_from_doc, parse_version
+from agent.upgrade.graph import BlockedEdge, Risk, UpdateGraph, blocked_edge_from_doc
 
 COUNTS = re.compile(r"^Working towards (\S+): (\d+) of (\d+) done \((\d+)% complete\)$")
 

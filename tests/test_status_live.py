@@ -18,12 +18,12 @@ from ruamel.yaml import YAML
 from agent.model.gates import GateDecision, GateSettings
 from agent.model.plan import ALLOW_ROLLBACK_ANNOTATION
 from agent.model.status import AgentState
+from agent.model.versions import version_key
 from agent.report.status_document import document
 from agent.report.status_live import is_status_file, live_from_status, load_live_object
 from agent.report.status_render import render_json, render_yaml
 from agent.report.summarize import summarize
 from agent.sandbox.operator.scenarios import load_scenario, scenario_names
-from agent.spec.versions import version_key
 from agent.upgrade.gates import evaluate_gates
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

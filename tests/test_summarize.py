@@ -39,6 +39,7 @@ from agent.model.status import (
     UpdateState,
     UpdateTarget,
 )
+from agent.model.versions import version_key
 from agent.report.status_document import document
 from agent.report.status_render import (
     render_drift_report_markdown,
@@ -50,7 +51,6 @@ from agent.report.status_render import (
 from agent.report.summarize import drift_entries, meaning, summarize, transition
 from agent.spec.normalize import desired_spec, desired_state
 from agent.spec.parse import parse_text
-from agent.spec.versions import version_key
 from agent.sync.diff import diff as diff_of_normalized
 from agent.upgrade.decision import check_upgrade
 

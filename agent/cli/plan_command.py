@@ -23,6 +23,7 @@ from agent.model.gates import UpgradeCheck
 from agent.model.plan import ApplyPlan, PullRequestPlan
 from agent.model.policy import Policy
 from agent.model.revision import Revision, Snapshot
+from agent.model.versions import parse_version
 from agent.report.drift_render import render_plan, spec_changes
 from agent.report.pr_plan import plan_verdict, render_pr_json, render_pr_markdown
 from agent.report.status_live import load_live_object
@@ -30,7 +31,7 @@ from agent.spec.normalize import desired_state, keyed_overrides
 from agent.sync.diff import diff as diff_specs
 from agent.sync.plan import Mode, plan_apply
 from agent.upgrade.decision import check_upgrade
-from agent.upgrade.graph import UpdateGraph, parse_version
+from agent.upgrade.graph import UpdateGraph
 from agent.upgrade.policy import parse_policy
 from agent.upgrade.status_read import mapping, mappings, text
 

@@ -13,8 +13,8 @@ from deepdiff import DeepDiff
 
 from agent.model.clusterversion_api import OVERRIDE_KEYS
 from agent.model.drift import Drift, DriftItem, DriftKind
+from agent.model.versions import is_older
 from agent.spec.normalize import keyed_overrides, live_spec, override_key
-from agent.spec.versions import is_older
 from agent.sync.owners import OwnerPath, owned_leaves, owner_of
 
 FIELD_MANAGER = "cvsync"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.model.status import ConditionalTarget, UpdateTarget
-from agent.spec.versions import version_key
+from agent.model.versions import version_key
 from agent.upgrade.status_read import (
     available_updates,
     conditional_updates,

@@ -17,7 +17,7 @@ from typing import Any
 
 from agent.model.gates import GateDecision, GateRow, GateSettings, Verdict
 from agent.model.plan import ALLOW_ROLLBACK_ANNOTATION
-from agent.spec.versions import is_older, version_key
+from agent.model.versions import is_older, version_key
 from agent.sync.diff import covers, forward_reason
 from agent.upgrade.gate_inputs import (
     ClusterView,

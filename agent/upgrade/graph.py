@@ -1,5 +1,5 @@
 """The update graph as cincinnati-graph-data describes it: channels, blocked edges with their
-conditional risks, the edges a release may take, and SemVer order for release versions.
+conditional risks, and the edges a release may take (in SemVer order, from model.versions).
 
 Pure apart from UpdateGraph.load, which reads graph-data's YAML files and nothing else.
 """
@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+
+from agent.model.versions import parse_version, version_sort_key
 
 __all__ = [
     "ALWAYS",
@@ -21,67 +23,11 @@ __all__ = [
     "MatchingRule",
     "Risk",
     "UpdateGraph",
-    "Version",
     "blocked_edge_from_doc",
-    "parse_version",
-    "version_sort_key",
 ]
 
 ALWAYS = "Always"
 PROMQL = "PromQL"
-
-_SEMVER = re.compile(
-    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
-    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
-)
-
-
-# --- release versions --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Version:
-    """A parsed version; comparisons follow SemVer precedence and ignore build metadata."""
-
-    key: tuple[int, int, int, int, tuple[tuple[int, int, str], ...]]
-    text: str = field(compare=False)
-
-    @property
-    def major(self) -> int:
-        return self.key[0]
-
-    @property
-    def minor(self) -> int:
-        return self.key[1]
-
-    def same_minor(self, other: Version) -> bool:
-        return self.key[:2] == other.key[:2]
-
-
-def _identifier_key(identifier: str) -> tuple[int, int, str]:
-    # Numeric identifiers sort numerically and before alphanumeric ones (SemVer rule 11.4).
-    if identifier.isdigit():
-        return (0, int(identifier), "")
-    return (1, 0, identifier)
-
-
-def parse_version(text: str) -> Version | None:
-    """OpenShift versions are SemVer (4.15.3, 4.16.0-rc.2, 4.20.0-0.nightly-...); others None."""
-    match = _SEMVER.match(text)
-    if match is None:
-        return None
-    major, minor, patch, pre = int(match[1]), int(match[2]), int(match[3]), match[4]
-    pre_key = tuple(_identifier_key(part) for part in pre.split(".")) if pre else ()
-    # A release sorts after every pre-release of the same major.minor.patch.
-    return Version((major, minor, patch, 0 if pre else 1, pre_key), text)
-
-
-def version_sort_key(text: str) -> tuple[int, Version | str]:
-    """Sorts SemVer versions by precedence and puts anything unparsable first, by text."""
-    parsed = parse_version(text)
-    return (0, text) if parsed is None else (1, parsed)
-
 
 # --- the graph's values ------------------------------------------------------------------------
 

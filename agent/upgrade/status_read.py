@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from agent.model.status import ConditionalTarget, Risk, UpdateTarget
-from agent.spec.versions import VersionKey, version_key
+from agent.model.versions import VersionKey, version_key
 
 
 def mapping(value: Any) -> Mapping[str, Any]:

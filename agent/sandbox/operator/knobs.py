@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.model.versions import parse_version
 from agent.sandbox.operator.risks import ClusterFacts
-from agent.upgrade.graph import parse_version
 
 
 @dataclass(frozen=True, slots=True)

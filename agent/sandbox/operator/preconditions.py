@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from agent.model.versions import Version, parse_version
 from agent.sandbox.operator.knobs import ScenarioKnobs
 from agent.sandbox.operator.status import Conditions, last_completed_version
 from agent.sandbox.operator.update_service import Recommendations
-from agent.upgrade.graph import Version, parse_version
 
 UPGRADEABLE = "Upgradeable"
 OVERRIDES_TYPE = "UpgradeableClusterVersionOverrides"

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from agent.model.versions import parse_version
 from agent.sandbox.apiserver.crd_schema import FeatureSet
 from agent.sandbox.operator.knobs import ScenarioKnobs, UpgradeableBlock
 from agent.sandbox.operator.payload import Invalid, Payload, Refusal, load
@@ -48,7 +49,6 @@ from agent.sandbox.operator.status import (
     start_entry,
 )
 from agent.sandbox.operator.update_service import AcceptRisks, Recommendations, UpdateService
-from agent.upgrade.graph import parse_version
 
 __all__ = ["OperatorSimulator", "ScenarioKnobs", "UpgradeableBlock"]
 
