@@ -25,14 +25,12 @@ from agent.sandbox.apiserver.fieldmanager import (
     managed_fields_to_json,
     update,
 )
+from agent.sandbox.apiserver.fields_v1 import decode_fields_v1, encode_fields_v1, fields_v1_json
 from agent.sandbox.apiserver.fieldsets import (
     FieldSet,
     FieldSetError,
-    decode_fields_v1,
-    encode_fields_v1,
     field_element,
     field_set,
-    fields_v1_json,
     format_path,
     index_element,
     key_element,

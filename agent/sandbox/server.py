@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import secrets
 import ssl
 import tempfile
@@ -27,16 +26,16 @@ from agent.sandbox.apiserver import (
     selectors,
     statuses,
     tables,
+    wire,
 )
 from agent.sandbox.apiserver.access import ADMIN_USER, AccessControl, AccessRequest, Identity
 from agent.sandbox.apiserver.admin import admin_application
-from agent.sandbox.apiserver.admission import warning_header
 from agent.sandbox.apiserver.crd_schema import FeatureSet
 from agent.sandbox.apiserver.credentials import KeptAccessControl
 from agent.sandbox.apiserver.faults import Faults
-from agent.sandbox.apiserver.handlers import APPLY_PATCH, Api, WriteOptions, WriteResult
+from agent.sandbox.apiserver.handlers import Api, WriteOptions
 from agent.sandbox.apiserver.kubeconfig import write_kubeconfig
-from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS, NAMESPACES, ResourceType
+from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS, NAMESPACES
 from agent.sandbox.apiserver.routing import Target
 from agent.sandbox.apiserver.statuses import ApiError
 from agent.sandbox.apiserver.store import ResourceVersionGoneError, Store
@@ -54,8 +53,6 @@ from agent.sandbox.operator.update_service import UpdateService
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "openshift-cluster-version", "cvsync")
 _UNAUTHENTICATED_PATHS = frozenset({"/healthz", "/readyz", "/livez", "/version"})
-_DRY_RUN_VALUES = ("", "All")
-_FIELD_VALIDATION_VALUES = ("", "Strict", "Warn", "Ignore")
 # How long stopping waits for a request in flight before cancelling it. aiohttp's default (60 s,
 # twice) would hold a restart for up to two minutes when a watch starts as it shuts down.
 _SHUTDOWN_GRACE = 1.0
@@ -216,7 +213,7 @@ class Sandbox:
         try:
             return await self._serve(request)
         except ApiError as exc:
-            return _json(exc.body, exc.code, exc.headers)
+            return wire.json_response(exc.body, exc.code, exc.headers)
         except statuses.PageNotFoundError as exc:
             return web.Response(
                 text=exc.body,
@@ -232,7 +229,7 @@ class Sandbox:
             return web.Response(text="ok")
         identity = self._authenticate(request)
         if path == "/version":
-            return _json(discovery.version_info())
+            return wire.json_response(discovery.version_info())
         if identity is None:
             raise statuses.unauthorized()
         info = requestinfo.resolve(request.method, path, request.query)
@@ -240,7 +237,7 @@ class Sandbox:
             document = self._discovery(path)
             if document is None:
                 raise routing.not_served(path)
-            return _json(document)
+            return wire.json_response(document)
         # As in the real handler chain: authentication, then the request's attributes,
         # rate limiting, authorization, and only then does a handler look for the resource.
         resource = info.resource + (f"/{info.subresource}" if info.subresource else "")
@@ -248,7 +245,7 @@ class Sandbox:
         await self._inject_faults(request, info.verb, resource)
         self._authorize(identity, info, resource)
         target = routing.target_for(info)
-        verb = _served_verb(request.method, info.verb, target)
+        verb = wire.served_verb(request.method, info.verb, target)
         return await self._dispatch(request, verb, target)
 
     def _authenticate(self, request: web.Request) -> Identity | None:
@@ -308,16 +305,18 @@ class Sandbox:
             found = self.api.get(rt, target.namespace, target.name)
             if tables.wants_table(request.headers.get("Accept", "")):
                 include = request.query.get("includeObject", "Metadata")
-                return _json(
+                return wire.json_response(
                     tables.table(rt, [found], found["metadata"]["resourceVersion"], include)
                 )
-            return _json(found)
+            return wire.json_response(found)
         if verb == "list":
             return self._list(request, target)
-        options = _write_options(request)
+        options = wire.write_options(request)
         if verb == "delete":
-            return _json(self.api.delete(rt, target.namespace, target.name, options.dry_run))
-        body = await _read_body(request)
+            return wire.json_response(
+                self.api.delete(rt, target.namespace, target.name, options.dry_run)
+            )
+        body = await wire.read_body(request)
         if verb == "create":
             result = self.api.create(target, body, options)
         elif verb == "update":
@@ -327,13 +326,13 @@ class Sandbox:
             result = self.api.patch(target, content_type, body, options)
         else:
             raise statuses.method_not_allowed(request.method)
-        return _write_response(result)
+        return wire.write_response(result)
 
     def _list(self, request: web.Request, target: Target) -> web.StreamResponse:
         rt = target.resource
         requested = request.query.get("resourceVersion", "")
         if requested not in ("", "0"):
-            number = _resource_version(requested)
+            number = wire.resource_version_number(requested)
             if number > self.store.resource_version:
                 raise statuses.too_large_resource_version(number, self.store.resource_version)
             # Without resourceVersionMatch=Exact a list is "not older than" and never 410s.
@@ -343,13 +342,13 @@ class Sandbox:
                 except ResourceVersionGoneError as exc:
                     raise ApiError(statuses.expired(exc.requested, exc.oldest)) from exc
         fields = selectors.parse(request.query.get("fieldSelector", ""), rt)
-        labels = _label_selector(request.query.get("labelSelector", ""))
+        labels = wire.label_selector(request.query.get("labelSelector", ""))
         items, resource_version = self.api.list(rt, target.namespace, fields.name, labels)
         items = [item for item in items if fields.matches(item)]
         if tables.wants_table(request.headers.get("Accept", "")):
             include = request.query.get("includeObject", "Metadata")
-            return _json(tables.table(rt, items, resource_version, include))
-        return _json(list_body(rt, items, resource_version))
+            return wire.json_response(tables.table(rt, items, resource_version, include))
+        return wire.json_response(wire.list_body(rt, items, resource_version))
 
 
 async def _serve_app(
@@ -365,101 +364,3 @@ async def _serve_app(
     server = site._server  # aiohttp exposes the bound port only through the server
     assert isinstance(server, asyncio.base_events.Server)
     return runner, int(server.sockets[0].getsockname()[1])
-
-
-def list_body(
-    rt: ResourceType, items: list[dict[str, Any]], resource_version: str
-) -> dict[str, Any]:
-    metadata = {"resourceVersion": resource_version}
-    if rt.validated_by_schema:
-        # A custom resource's list is unstructured, and setting its continue token writes the
-        # key even when empty; built-in lists leave the empty token out (omitempty).
-        metadata = {"continue": "", **metadata}
-    return {
-        "apiVersion": rt.api_version,
-        "kind": f"{rt.kind}List",
-        "metadata": metadata,
-        "items": items,
-    }
-
-
-def _label_selector(selector: str) -> dict[str, str]:
-    labels: dict[str, str] = {}
-    for term in filter(None, selector.split(",")):
-        key, equals, value = term.replace("==", "=").partition("=")
-        if not equals or key.endswith("!"):
-            raise statuses.bad_request(f"unable to parse requirement: {term!r} (only key=value)")
-        labels[key.strip()] = value.strip()
-    return labels
-
-
-def _resource_version(text: str) -> int:
-    if not text.isdigit():
-        raise statuses.bad_request(f'resourceVersion: Invalid value: "{text}": must be a number')
-    return int(text)
-
-
-def _served_verb(method: str, verb: str, target: Target) -> str:
-    """The request's verb, if the resource's route takes this method at this path."""
-    if method not in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
-        raise statuses.method_not_allowed(method)
-    if method in ("POST", "PUT", "PATCH") and (method == "POST") == bool(target.name):
-        raise statuses.method_not_allowed(method)
-    if verb not in target.resource.verbs and verb not in ("get", "patch", "update"):
-        raise statuses.method_not_allowed(method)
-    return verb
-
-
-def _write_options(request: web.Request) -> WriteOptions:
-    query = request.query
-    dry_run = query.get("dryRun", "")
-    if dry_run not in _DRY_RUN_VALUES:
-        raise statuses.bad_request(
-            f'dryRun: Unsupported value: "{dry_run}": supported values: "All"'
-        )
-    validation = query.get("fieldValidation", "")
-    if validation not in _FIELD_VALIDATION_VALUES:
-        raise statuses.bad_request(
-            f'fieldValidation: Unsupported value: "{validation}": supported values: '
-            '"Ignore", "Strict", "Warn"'
-        )
-    manager = query.get("fieldManager", "")
-    if not manager and request.content_type != APPLY_PATCH:  # apply must name its manager
-        manager = _manager_from_user_agent(request.headers.get("User-Agent", ""))
-    return WriteOptions(
-        manager=manager,
-        dry_run=dry_run == "All",
-        field_validation=validation,
-        force=query.get("force", "") in ("true", "True", "1"),
-    )
-
-
-def _manager_from_user_agent(user_agent: str) -> str:
-    """The field manager a write without ?fieldManager gets: the user agent up to its first /."""
-    return user_agent.split("/", maxsplit=1)[0][:128] or "unknown"
-
-
-async def _read_body(request: web.Request) -> Any:
-    raw = await request.read()
-    if request.content_type == APPLY_PATCH:
-        return raw  # the apply decodes its YAML itself, after checking its options
-    try:
-        return json.loads(raw) if raw else None
-    except ValueError as exc:
-        raise statuses.bad_request(f"the request body cannot be decoded: {exc}") from exc
-
-
-def _write_response(result: WriteResult) -> web.StreamResponse:
-    response = _json(result.object, 201 if result.created else 200)
-    for text in result.warnings:
-        response.headers.add("Warning", warning_header(text))
-    return response
-
-
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=json.dumps(body, separators=(",", ":")).encode(),
-        status=status,
-        content_type="application/json",
-        headers=headers,
-    )

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from agent.sandbox.apiserver import fields_v1
 from agent.sandbox.apiserver import fieldsets as fs
 from agent.sandbox.apiserver.apply_merge import element_type, merge
 from agent.sandbox.apiserver.fieldsets import EMPTY, Comparison, FieldSet, Path
@@ -204,7 +205,7 @@ def _take(
     conflicts = [
         Conflict(e.manager, path, e.operation, e.api_version, e.subresource)
         for e in ordered
-        for path in fs.iterate_paths(e.fields & taken)
+        for path in fields_v1.iterate_paths(e.fields & taken)
     ]
     if conflicts and not force:
         raise ApplyConflictError(conflicts)
@@ -362,7 +363,7 @@ def managed_fields_from_json(items: Iterable[Mapping[str, Any]] | None) -> list[
                 manager=str(item.get("manager") or ""),
                 operation=str(operation),
                 api_version=str(item["apiVersion"]),
-                fields=fs.decode_fields_v1(item.get("fieldsV1") or {}),
+                fields=fields_v1.decode_fields_v1(item.get("fieldsV1") or {}),
                 time=item.get("time") or None,
                 subresource=str(item.get("subresource") or ""),
             )
@@ -380,7 +381,7 @@ def managed_fields_to_json(entries: Iterable[ManagedFieldsEntry]) -> list[dict[s
             "apiVersion": entry.api_version,
             "time": entry.time,
             "fieldsType": FIELDS_V1,
-            "fieldsV1": fs.encode_fields_v1(entry.fields),
+            "fieldsV1": fields_v1.encode_fields_v1(entry.fields),
             "subresource": entry.subresource,
         }
         # Go's omitempty: empty strings and absent times are left out.
