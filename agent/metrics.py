@@ -44,6 +44,12 @@ class Metrics:
             ["state"],
             registry=self.registry,
         )
+        self.update_state = Gauge(
+            "cvsync_update_state",
+            "1 for the lifecycle state git's update target is in, 0 for the others.",
+            ["state"],
+            registry=self.registry,
+        )
         self.watch_restarts = Gauge(
             "cvsync_watch_restarts", "Restarts of the ClusterVersion watch.", registry=self.registry
         )

@@ -196,6 +196,9 @@ def test_a_full_policy() -> None:
             "    timeZone: UTC\n    window: 1h\n",
             ("policy-unknown-field", 8, 5),
         ),
+        ("  stallAfter: soon\n", ("policy-stall-after", 4, 15)),
+        ("  stallAfter: 0s\n", ("policy-stall-after", 4, 15)),
+        ("  stallAfter: 90\n", ("policy-field-type", 4, 15)),
         ("  blackouts:\n  - start: 2025-12-24\n    end: 2025-12-01\n", ("policy-blackout", 6, 10)),
         ("  blackouts:\n  - start: 2025-12-24T00:00:00Z\n", ("policy-blackout", 5, 12)),
         ("  blackouts:\n  - end: 2025-12-24\n", ("policy-required-field", 5, 5)),
@@ -315,3 +318,24 @@ def test_a_misspelt_required_field_is_unknown_and_missing() -> None:
     body = "  maintenanceWindows:\n  - cron: '0 2 * * SAT'\n    duration: 4h\n    timezone: UTC\n"
     _, found = parse(body)
     assert found == [("policy-required-field", 5, 5), ("policy-unknown-field", 7, 5)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("20s", timedelta(seconds=20)),
+        ("90m", timedelta(minutes=90)),
+        ("1h30m", timedelta(hours=1, minutes=30)),
+    ],
+)
+def test_stall_after_takes_hours_minutes_and_seconds(text: str, expected: timedelta) -> None:
+    policy, found = parse(f"  stallAfter: {text}\n")
+    assert found == []
+    assert policy is not None
+    assert policy.stall_after == expected
+
+
+def test_stall_after_defaults_to_ninety_minutes() -> None:
+    policy, _ = parse("  mode: enforce\n")
+    assert policy is not None
+    assert policy.stall_after == timedelta(minutes=90)

@@ -92,8 +92,17 @@ def _cvsync_commands(script: str) -> list[list[str]]:
     return commands
 
 
-@pytest.mark.parametrize("ci_file", [".github/workflows/cvsync-plan.yml", ".gitlab-ci.yml"])
-def test_the_ci_jobs_run_validate_and_plan_with_options_cvsync_has(ci_file: str) -> None:
+@pytest.mark.parametrize(
+    ("ci_file", "expected"),
+    [
+        (".github/workflows/cvsync-plan.yml", ["validate", "plan"]),
+        (".github/workflows/cvsync-wait.yml", ["status"]),
+        (".gitlab-ci.yml", ["validate", "plan", "status"]),
+    ],
+)
+def test_the_ci_jobs_run_validate_plan_and_wait_with_options_cvsync_has(
+    ci_file: str, expected: list[str]
+) -> None:
     document = YAML(typ="safe").load((FLEET / ci_file).read_text())
     scripts: list[str] = []
 
@@ -112,15 +121,20 @@ def test_the_ci_jobs_run_validate_and_plan_with_options_cvsync_has(ci_file: str)
 
     collect(document)
     commands = [c for script in scripts for c in _cvsync_commands(script)]
-    assert [c[0] for c in commands] == ["validate", "plan"]
+    assert [c[0] for c in commands] == expected
     for args in commands:
         # The real command line parses them: a renamed or removed option fails here.
         with cvsync.make_context("cvsync", list(args), resilient_parsing=False) as context:
             sub = cvsync.get_command(context, args[0])
             assert isinstance(sub, click.Command)
             sub.make_context(args[0], args[1:], parent=context)
-    assert "--pr" in commands[1]
-    assert "--live" in commands[1]
+    for args in commands:
+        if args[0] == "plan":
+            assert "--pr" in args
+            assert "--live" in args
+        if args[0] == "status":
+            assert "--wait" in args
+            assert "--timeout" in args
 
 
 # Offline, against the real objects in the corpus.

@@ -561,7 +561,10 @@ class ScriptedReconciler:
     """Answers cycles from a script, then InSync; records when and how it was called."""
 
     last_live: dict[str, Any] | None = None
+    newest_live: dict[str, Any] | None = None
     last_applied: object = None
+    last_good: object = None
+    lifecycle: object = None
 
     def __init__(self, script: Sequence[CycleOutcome]) -> None:
         self.script = list(script)
@@ -575,6 +578,9 @@ class ScriptedReconciler:
 
     def refreshes(self) -> list[bool]:
         return [refresh for _, refresh in self.calls]
+
+    def observe_live(self, live: dict[str, Any] | None) -> None:
+        return None
 
 
 class QuietCluster:

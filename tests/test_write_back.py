@@ -78,13 +78,17 @@ async def test_an_upgrade_commits_started_and_completed_and_idle_commits_nothing
             remote.commit({SPEC_PATH: spec(cluster_id, target)}, f"upgrade to {target}")
             runtime.trigger("webhook", refresh_source=True)
             await _until(
-                lambda: any(s.endswith(" idle") and target in s for s in status_subjects(remote)),
+                lambda: any(
+                    s.endswith(" completed") and target in s for s in status_subjects(remote)
+                ),
                 30,
             )
             subjects = status_subjects(remote)
             assert subjects[0] == "status(east): 4.15.12 idle"
             assert any(s.startswith(f"status(east): {target} progressing") for s in subjects)
-            assert subjects[-1] == f"status(east): {target} idle"
+            # The lifecycle of git's target names each step; it ends completed.
+            assert any(s.startswith(f"status(east): {target} requested") for s in subjects)
+            assert subjects[-1] == f"status(east): {target} completed"
             body = git(remote.work, "log", "-1", "--format=%B", "origin/main", "--", "status/")
             assert f"Cluster-ID: {cluster_id}" in body
             assert "Source-Revision: main@sha1:" in body

@@ -1,11 +1,12 @@
-"""`cvsync status` and `cvsync drift`: the live ClusterVersion summarized, and its drift
-report.
+"""`cvsync status` and `cvsync drift`: the live ClusterVersion summarized (or, with --wait,
+followed to its answer: status_wait), and its drift report.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,13 @@ import click
 
 from agent.cli.diff_plan import show_drift
 from agent.cli.options import EXIT_OK, EXIT_USAGE, target_options
+from agent.cli.status_wait import WaitRequest, wait_for_update
 from agent.errors import CvsyncError
 from agent.model.status import AgentState
 from agent.report import status_render
 from agent.report.status_markdown import render_markdown
 from agent.report.summarize import summarize
+from agent.upgrade.policy import parse_short_duration
 
 
 @click.command()
@@ -31,9 +34,45 @@ from agent.report.summarize import summarize
     default="text",
     show_default=True,
 )
-def status(cluster: str, kubeconfig: Path | None, context: str | None, output: str) -> None:
-    """Print the live ClusterVersion's status summary; writes nothing anywhere."""
-    sys.exit(asyncio.run(_status(cluster, kubeconfig, context, output)))
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Follow git's update target until it completes (exit 0), is refused, fails or "
+    "stalls (exit 1); print each transition.",
+)
+@click.option(
+    "--timeout",
+    default="2h",
+    show_default=True,
+    help="With --wait: give up after this long (exit 2), e.g. 90m, 2h, 45s.",
+)
+@click.option(
+    "--file",
+    "spec_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --wait: git's spec (default: clusters/<cluster>/clusterversion.yaml when it "
+    "exists, else the target the cluster was asked for).",
+)
+def status(
+    *,
+    cluster: str,
+    kubeconfig: Path | None,
+    context: str | None,
+    output: str,
+    wait: bool,
+    timeout: str,
+    spec_file: Path | None,
+) -> None:
+    """Print the live ClusterVersion's status summary; writes nothing anywhere. With --wait,
+    follow git's update target to its answer instead."""
+    if not wait:
+        sys.exit(asyncio.run(_status(cluster, kubeconfig, context, output)))
+    try:
+        limit = parse_short_duration(timeout)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--timeout") from None
+    request = WaitRequest(cluster, kubeconfig, context, limit, spec_file, output)
+    sys.exit(asyncio.run(wait_for_update(request)))
 
 
 async def _status(cluster: str, kubeconfig: Path | None, context: str | None, output: str) -> int:
@@ -54,7 +93,7 @@ async def _status(cluster: str, kubeconfig: Path | None, context: str | None, ou
     if live is None:
         click.echo("cvsync: error: the cluster has no ClusterVersion named version", err=True)
         return EXIT_USAGE
-    summary = summarize(live, AgentState(cluster=cluster))
+    summary = summarize(live, AgentState(cluster=cluster), now=datetime.now(UTC))
     renderers = {
         "text": status_render.render_text,
         "yaml": status_render.render_yaml,

@@ -27,6 +27,7 @@ from agent.model.documents import ManifestDocument
 from agent.model.drift import Drift
 from agent.model.findings import Finding, Severity
 from agent.model.gates import UpgradeCheck
+from agent.model.lifecycle import UpdateLifecycle
 from agent.model.policy import Mode, Policy
 from agent.model.revision import Revision, Snapshot
 from agent.settings import Settings
@@ -36,6 +37,7 @@ from agent.spec.validate import validate_document
 from agent.sync.diff import diff
 from agent.sync.plan import plan_apply
 from agent.upgrade.decision import check_upgrade
+from agent.upgrade.lifecycle import git_target, observe_update
 from agent.upgrade.policy import parse_policy
 
 FORBIDDEN_RETRY = 60.0  # seconds before an apply RBAC refused is tried again
@@ -69,6 +71,7 @@ class CycleOutcome:
     conflicts: tuple[tuple[str, str], ...] = ()  # (field, owner) an apply could not take
     corrected: tuple[str, ...] = ()  # drifted paths this cycle's apply put back
     upgrade: UpgradeCheck | None = None  # the gates' decision on git's desiredUpdate
+    update: UpdateLifecycle | None = None  # where git's target stands on the cluster
 
 
 @dataclass
@@ -117,6 +120,13 @@ class Reconciler:
         self.last_good: DesiredSpec | None = None
         self.last_applied: Revision | None = None
         self.last_live: dict[str, Any] | None = None  # the object the last cycle compared
+        # The object as the last cycle left it (its apply's answer, when it applied): where
+        # git's target stands is read from it.
+        self.observed: dict[str, Any] | None = None
+        self.lifecycle: UpdateLifecycle | None = None
+        self._observed_version: int | None = None  # the newest resourceVersion observed
+        self.newest_live: dict[str, Any] | None = None  # the object that version belongs to
+        self._held: UpgradeCheck | None = None  # the gates' last decision on git's target
         # A refused apply is not retried until git's body or the live spec's ownership
         # changes: repeating it would only repeat the same 409 on every status update.
         self._refused: tuple[str, CycleOutcome, float] | None = None  # (attempt, outcome, until)
@@ -146,6 +156,7 @@ class Reconciler:
                 Result.STALLED, "NoSpec", "no valid spec has been read yet", attempted=attempted
             )
         outcome = replace(await self._reconcile(self.last_good), fetch_seconds=fetch_seconds)
+        outcome = self._follow_update(self.last_good, outcome)
         if problem is not None:
             # A broken commit never reaches the cluster; the last good spec stays in force.
             return replace(
@@ -159,6 +170,46 @@ class Reconciler:
                 retryable=problem.retryable or outcome.retryable,
             )
         return replace(outcome, attempted=attempted)
+
+    def _follow_update(self, desired: DesiredSpec, outcome: CycleOutcome) -> CycleOutcome:
+        """Read where git's target stands from the object this cycle left. A spec in sync
+        with a target the cluster neither runs nor moves to is not in sync: it is stalled."""
+        self._held = outcome.upgrade
+        if self.observed is not None:
+            self.observe_live(self.observed)
+        lifecycle = self.lifecycle
+        outcome = replace(outcome, update=lifecycle)
+        if lifecycle is not None and lifecycle.trouble and outcome.result is Result.IN_SYNC:
+            return replace(
+                outcome,
+                result=Result.STALLED,
+                reason=lifecycle.event_reason,
+                message=lifecycle.describe(),
+            )
+        return outcome
+
+    def observe_live(self, live: dict[str, Any] | None) -> UpdateLifecycle | None:
+        """Where git's target stands on `live`: after every apply, and on every watch event,
+        also between cycles, so a short state (accepted) is seen even when cycles coalesce.
+        An object older than one already observed (a watch event overtaken by an apply's
+        answer) changes nothing."""
+        desired = self.last_good
+        if desired is None or live is None:
+            return self.lifecycle
+        version, newest = _resource_version(live), self._observed_version
+        if version is not None and newest is not None and version < newest:
+            return self.lifecycle
+        self._observed_version = version
+        self.newest_live = live
+        self.lifecycle = observe_update(
+            git_target(desired.state.spec),
+            live,
+            now=self.clock(),
+            stall_after=desired.policy.stall_after,
+            held=self._held,
+            previous=self.lifecycle,
+        )
+        return self.lifecycle
 
     def _take_spec(self, snapshot: Snapshot) -> CycleOutcome | None:
         path = self.settings.cluster_spec_path
@@ -189,8 +240,9 @@ class Reconciler:
 
     async def _reconcile(self, desired: DesiredSpec) -> CycleOutcome:
         revision = desired.revision
+        self.observed = None  # unread: the last answer stands
         try:
-            live = self.last_live = await self.cluster.get()
+            live = self.last_live = self.observed = await self.cluster.get()
         except KubeError as exc:
             return CycleOutcome(
                 Result.FAILED, exc.reason, exc.message, revision, retryable=exc.retryable
@@ -225,7 +277,7 @@ class Reconciler:
             return refused_before[1]
         reason, message = "Applied", plan.message
         try:
-            _, taken = await apply_taking_back(
+            self.observed, taken = await apply_taking_back(
                 self.cluster, plan.body, force=self.settings.force_conflicts, dry_run=False
             )
             if taken:
@@ -308,6 +360,13 @@ def _attempt_key(body: dict[str, Any], live: dict[str, Any] | None) -> str:
         if entry.get("subresource") != "status"
     ]
     return json.dumps([body, (live or {}).get("spec"), owners], sort_keys=True)
+
+
+def _resource_version(live: dict[str, Any]) -> int | None:
+    """resourceVersion as a number where the server gives one (etcd's revisions); None for an
+    opaque one, which is then never compared."""
+    text = str((live.get("metadata") or {}).get("resourceVersion") or "")
+    return int(text) if text.isdigit() else None
 
 
 def _with_duration(outcome: CycleOutcome, seconds: float) -> CycleOutcome:

@@ -13,6 +13,7 @@ import logging
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -23,7 +24,9 @@ from agent.engine.reconciler import CycleOutcome, Reconciler, Result
 from agent.engine.writeback import WriteBack, agent_state
 from agent.errors import KubeError
 from agent.metrics import Metrics
+from agent.model.lifecycle import LifecycleState, UpdateLifecycle
 from agent.settings import Settings
+from agent.upgrade.lifecycle import stall_deadline
 
 _LOG = logging.getLogger("cvsync")
 _QUIET_REASONS = frozenset({"InSync"})
@@ -76,6 +79,7 @@ class Runtime:
         self.clock = clock or SystemClock()
         self._window_timer: asyncio.Task[None] | None = None
         self._window_edge: datetime | None = None
+        self._update_told: UpdateLifecycle | None = None  # the last lifecycle announced
         self.events = events
         self.writeback = writeback
         self.settings = settings
@@ -188,12 +192,18 @@ class Runtime:
             outcome = await self.reconciler.cycle(refresh_source=refresh)
             self._record(outcome, reasons)
             self._schedule_retry(outcome, refresh)
-            self._schedule_window_edge(outcome)
+            self._schedule_edge(outcome)
             await self._announce(outcome)
+            # A watch event may have moved git's target on while the cycle ran: the newest
+            # observation is what is told and written, never the cycle's older one.
+            lifecycle = self.reconciler.lifecycle
+            await self._follow_update(lifecycle)
             if self.writeback is not None:
+                live = self.reconciler.newest_live or self.reconciler.last_live
+                current = replace(outcome, update=lifecycle)
                 self.writeback.offer(
-                    self.reconciler.last_live,
-                    agent_state(self.settings.cluster, outcome, self.reconciler.last_applied),
+                    live,
+                    agent_state(self.settings.cluster, current, self.reconciler.last_applied),
                 )
             async with self._cycles_done:
                 self.cycles += 1
@@ -234,14 +244,59 @@ class Runtime:
                 "drift": list(outcome.drift.paths),
                 "findings": [str(f.location) + f" {f.rule}" for f in outcome.findings],
                 "triggers": sorted(reasons),
+                "update": outcome.update.describe() if outcome.update else None,
                 "seconds": round(outcome.seconds, 4),
             },
         )
+
+    async def _observe_live(self, live: dict[str, Any] | None) -> None:
+        """A watch event moves git's target between cycles: tell it, and hand the view to
+        write-back, so that no step of the lifecycle goes unrecorded."""
+        told = self._update_told
+        lifecycle = self.reconciler.observe_live(live)
+        if lifecycle is None or lifecycle.same_answer(told) or self.last_outcome is None:
+            return
+        await self._follow_update(lifecycle)
+        if self.writeback is not None:
+            outcome = replace(self.last_outcome, update=lifecycle)
+            self.writeback.offer(
+                live, agent_state(self.settings.cluster, outcome, self.reconciler.last_applied)
+            )
+
+    async def _follow_update(self, lifecycle: UpdateLifecycle | None) -> None:
+        """A log line, an Event and the metric for each move of git's target to another state;
+        refused, stalled and failing are Warnings."""
+        if lifecycle is None:
+            return
+        for state in LifecycleState:
+            self.metrics.update_state.labels(state=state.value).set(
+                1 if state is lifecycle.state else 0
+            )
+        told, self._update_told = self._update_told, lifecycle
+        if lifecycle.same_answer(told):
+            return
+        if told is None and lifecycle.state in (LifecycleState.IDLE, LifecycleState.COMPLETED):
+            return  # found so at start: nothing moved
+        _LOG.log(
+            logging.WARNING if lifecycle.trouble else logging.INFO,
+            "update %s",
+            lifecycle.describe(),
+            extra={"state": lifecycle.state.value, "target": lifecycle.target},
+        )
+        if self.events is not None:
+            await self.events.record(
+                lifecycle.event_reason,
+                lifecycle.describe(),
+                warning=lifecycle.trouble,
+                involved=self.reconciler.last_live,
+            )
 
     async def _announce(self, outcome: CycleOutcome) -> None:
         """An Event for everything a person should see; repeats are deduplicated."""
         if self.events is None or outcome.reason in _QUIET_REASONS:
             return
+        if outcome.update is not None and outcome.reason == outcome.update.event_reason:
+            return  # the update's own Event says it
         warning = outcome.result in (Result.STALLED, Result.FAILED)
         await self.events.record(
             outcome.reason, outcome.message, warning=warning, involved=self.reconciler.last_live
@@ -279,13 +334,18 @@ class Runtime:
             self._retry = None
         self._retry_refresh = False
 
-    def _schedule_window_edge(self, outcome: CycleOutcome) -> None:
-        """A target waiting for a window is re-evaluated the moment the window state may
-        change (a window opening, a blackout ending), not at the next resync."""
+    def _schedule_edge(self, outcome: CycleOutcome) -> None:
+        """Look again the moment something may change without the cluster or git saying so:
+        a window opening or a blackout ending for a waiting target, or an update in progress
+        reaching its stallAfter without progress. Not at the next resync."""
+        edges = []
         upgrade = outcome.upgrade
-        edge = None
         if upgrade is not None and upgrade.decision.action == "wait":
-            edge = upgrade.window.next_change
+            edges.append(upgrade.window.next_change)
+        desired = self.reconciler.last_good
+        if outcome.update is not None and desired is not None:
+            edges.append(stall_deadline(outcome.update, desired.policy.stall_after))
+        edge = min((e for e in edges if e is not None), default=None)
         if edge == self._window_edge:
             return
         if self._window_timer is not None:
@@ -293,13 +353,13 @@ class Runtime:
             self._window_timer = None
         self._window_edge = edge
         if edge is not None:
-            self._window_timer = asyncio.create_task(self._trigger_at(edge), name="window-edge")
+            self._window_timer = asyncio.create_task(self._trigger_at(edge), name="edge")
 
     async def _trigger_at(self, edge: datetime) -> None:
         await self.clock.sleep_until(edge)
         self._window_edge = None
-        _LOG.info("maintenance window edge reached: re-evaluating", extra={"edge": str(edge)})
-        self.trigger("window", refresh_source=False)
+        _LOG.info("a timed edge was reached: re-evaluating", extra={"edge": str(edge)})
+        self.trigger("edge", refresh_source=False)
 
     async def _watch_live(self) -> None:
         """Follow the live object. The watch heals itself from what a retry can fix (a 401
@@ -308,8 +368,9 @@ class Runtime:
         failures = 0
         while True:
             try:
-                async for _ in self.cluster.watch():
+                async for live in self.cluster.watch():
                     failures = 0
+                    await self._observe_live(live)
                     self.trigger("live", refresh_source=False)
             except KubeError as exc:
                 failures += 1

@@ -52,6 +52,7 @@ def agent_state(cluster: str, outcome: CycleOutcome, last_applied: Any) -> Agent
         conflicts=tuple(FieldConflict(field, owner) for field, owner in outcome.conflicts),
         drift=drift_entries(outcome.drift.items, outcome.corrected),
         upgrade=outcome.upgrade if outcome.upgrade and outcome.upgrade.pending else None,
+        update=outcome.update,
     )
 
 
@@ -71,9 +72,17 @@ def commit_subject_state(summary: StatusSummary) -> tuple[str, str]:
     else:
         version = summary.current.version if summary.current else "unknown"
     state = update.state.value
+    lifecycle = summary.lifecycle
+    if lifecycle is not None and lifecycle.target:
+        version, state = lifecycle.target, lifecycle.state.value
     if update.updating and update.percent is not None:
         state = f"{state} {update.percent}%"
     return version or "unknown", state
+
+
+def _lifecycle_key(state: AgentState) -> tuple[str, str] | None:
+    found = state.update
+    return None if found is None else (found.state.value, found.target)
 
 
 class WriteBack:
@@ -94,10 +103,17 @@ class WriteBack:
         self.failures = 0
         self.commits = 0
         self._latest: tuple[Mapping[str, Any] | None, AgentState] | None = None
+        # Views that end a lifecycle state of git's target: each is committed, never
+        # replaced by a newer view before git has it.
+        self._steps: list[tuple[Mapping[str, Any] | None, AgentState]] = []
         self._wake = asyncio.Event()
 
     def offer(self, live: Mapping[str, Any] | None, state: AgentState) -> None:
-        """Hand over a cycle's view without waiting for git: the newest view wins."""
+        """Hand over a cycle's view without waiting for git: the newest view wins, except
+        that a view is kept when the next one moves git's target to another state."""
+        latest = self._latest
+        if latest is not None and _lifecycle_key(latest[1]) != _lifecycle_key(state):
+            self._steps.append(latest)
         self._latest = (live, state)
         self._wake.set()
 
@@ -110,6 +126,9 @@ class WriteBack:
                 async with asyncio.timeout(max(self.min_interval / 3, 0.05)):
                     await self._wake.wait()
             self._wake.clear()
+            steps, self._steps = self._steps, []
+            for step in steps:
+                await self.observe(*step)
             if self._latest is not None:
                 latest, self._latest = self._latest, None
                 await self.observe(*latest)

@@ -97,3 +97,5 @@ class Policy:
     blackouts: tuple[Blackout, ...] = ()
     mode: Mode = Mode.ENFORCE
     drift: DriftActions = field(default_factory=DriftActions)
+    # An update whose progress does not change for this long while Progressing=True is stalled.
+    stall_after: timedelta = timedelta(minutes=90)

@@ -33,6 +33,7 @@ POLICY_FORCE_EXPIRED = Rule(
 )
 POLICY_CRON = Rule("policy-cron", E, "a maintenance window's cron expression is invalid")
 POLICY_DURATION = Rule("policy-duration", E, "a maintenance window's duration is invalid")
+POLICY_STALL_AFTER = Rule("policy-stall-after", E, "stallAfter is not a positive duration")
 POLICY_TIME_ZONE = Rule("policy-time-zone", E, "a maintenance window's time zone is unknown")
 POLICY_BLACKOUT = Rule("policy-blackout", E, "a blackout's dates are invalid")
 POLICY_MODE = Rule("policy-mode", E, "mode is not enforce or observe")

@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from agent.model.drift import DriftItem
 from agent.model.gates import UpgradeCheck
+from agent.model.lifecycle import UpdateLifecycle
 from agent.model.revision import Revision
 
 
@@ -26,6 +27,7 @@ class Transition(StrEnum):
     STARTED = "started"
     COMPLETED = "completed"
     FAILED = "failed"
+    MOVED = "moved"  # git's target moved to another lifecycle state
 
 
 class DriftAction(StrEnum):
@@ -170,6 +172,7 @@ class AgentState:
     conflicts: tuple[FieldConflict, ...] = ()
     drift: tuple[DriftEntry, ...] = ()
     upgrade: UpgradeCheck | None = None  # git's target, when the gates hold it back
+    update: UpdateLifecycle | None = None  # where git's target stands, as cvsync follows it
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +195,9 @@ class StatusSummary:
     observed_generation: int | None
     available_null: bool = False  # the object says availableUpdates: null
     conditional_absent: bool = False  # the object has no conditionalUpdates key
+    # Where the requested target stands: cvsync's own observation of git's target, or read
+    # from the object alone (its spec.desiredUpdate) when there is none.
+    lifecycle: UpdateLifecycle | None = None
 
     @property
     def stale(self) -> bool:

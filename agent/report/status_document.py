@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from agent.model.gates import UpgradeCheck
@@ -66,13 +67,7 @@ def document(summary: StatusSummary, *, heartbeat: bool = True) -> dict[str, Any
             "imageOnly": desired.image_only,
             "channels": FlowList(desired.channels),
         },
-        "update": {
-            "state": str(summary.update.state),
-            "updating": summary.update.updating,
-            "percent": summary.update.percent,
-            "message": summary.update.message,
-            "failure": summary.update.failure,
-        },
+        "update": _update(summary, heartbeat=heartbeat),
         "conditions": [
             {
                 "type": c.type,
@@ -109,6 +104,33 @@ def document(summary: StatusSummary, *, heartbeat: bool = True) -> dict[str, Any
         ],
         "cvsync": _agent(summary.agent, heartbeat=heartbeat),
     }
+
+
+def _update(summary: StatusSummary, *, heartbeat: bool) -> dict[str, Any]:
+    """The lifecycle of the requested target, then what the operator says of its progress."""
+    live, lifecycle = summary.update, summary.lifecycle
+    found: dict[str, Any] = {"state": str(lifecycle.state if lifecycle else live.state)}
+    if lifecycle is not None:
+        found["target"] = lifecycle.target or None
+        found["reason"] = lifecycle.reason
+        found["detail"] = lifecycle.message
+        found["waitingOn"] = lifecycle.waiting_on
+        found["durationSeconds"] = lifecycle.duration_seconds
+        if summary.agent.update is not None:
+            found["since"] = _timestamp(lifecycle.since)
+            if heartbeat and lifecycle.progress_at is not None:
+                found["progressAt"] = _timestamp(lifecycle.progress_at)
+    found.update(
+        updating=live.updating,
+        percent=live.percent,
+        message=live.message,
+        failure=live.failure,
+    )
+    return found
+
+
+def _timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _history(entry: HistoryEntry) -> dict[str, Any]:

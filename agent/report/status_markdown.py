@@ -145,8 +145,12 @@ def _overview(summary: StatusSummary) -> list[str]:
             "may still describe the previous spec.",
             "",
         ]
-    rows = [
-        ["State", f"**{update.state}**"],
+    lifecycle = summary.lifecycle
+    state = lifecycle.state if lifecycle is not None else update.state
+    rows = [["State", f"**{state}**"]]
+    if lifecycle is not None and lifecycle.target:
+        rows.append(["Update", inline(lifecycle.describe())])
+    rows += [
         ["Current version", inline(summary.current_version or "none completed yet")],
     ]
     if desired is not None:

@@ -157,6 +157,9 @@ def render_text(summary: StatusSummary) -> str:
     add(f"  channel:     {summary.channel or '(none)'}")
     if summary.upstream:
         add(f"  upstream:    {summary.upstream}")
+    lifecycle = summary.lifecycle
+    if lifecycle is not None and lifecycle.target:
+        add(f"  update:      {_one_line(lifecycle.describe())}")
     update = summary.update
     if update.updating and update.message:
         add(f"  progress:    {_one_line(update.message)}")

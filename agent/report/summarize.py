@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from agent.model.clusterversion_api import LIST_KINDS, OVERRIDE_KEYS
@@ -29,6 +29,7 @@ from agent.model.status import (
     UpdateStatus,
 )
 from agent.report.status_document import document
+from agent.upgrade.lifecycle import git_target, observe_update
 from agent.upgrade.status_read import (
     available_updates,
     conditional_updates,
@@ -61,10 +62,15 @@ _USERINFO = re.compile(r"(?<=//)[^/?#@\s]*@")
 
 
 def summarize(
-    live: Mapping[str, Any] | None, agent: AgentState, *, history_limit: int = 10
+    live: Mapping[str, Any] | None,
+    agent: AgentState,
+    *,
+    history_limit: int = 10,
+    now: datetime | None = None,
 ) -> StatusSummary:
     """Summarize `live`; anything absent, null or of the wrong type reads as "not said", and
-    None (the object is gone) summarizes as an object that says nothing."""
+    None (the object is gone) summarizes as an object that says nothing. `now` dates a
+    lifecycle read from the object alone (without cvsync's own, when the agent has none)."""
     obj = _unwrap(live or {})
     metadata = mapping(obj.get("metadata"))
     spec = mapping(obj.get("spec"))
@@ -93,6 +99,8 @@ def summarize(
         observed_generation=integer(status.get("observedGeneration")),
         available_null="availableUpdates" in status and raw_available is None,
         conditional_absent="conditionalUpdates" not in status,
+        lifecycle=agent.update
+        or observe_update(git_target(spec), obj, now=now or datetime.fromtimestamp(0, UTC)),
     )
 
 
@@ -107,7 +115,8 @@ def meaning(summary: StatusSummary) -> str:
 
 def transition(previous: StatusSummary | None, current: StatusSummary) -> Transition | None:
     """The update-state change from `previous` to `current` that deserves its own commit:
-    an update failed, completed, or started (in that precedence), else None."""
+    an update failed, completed, started, or git's target moved to another lifecycle state
+    (in that precedence), else None."""
     if previous is None:
         return None
     before, now = previous.update, current.update
@@ -122,7 +131,15 @@ def transition(previous: StatusSummary | None, current: StatusSummary) -> Transi
         return Transition.COMPLETED
     if now.updating and (not before.updating or _target(previous) != _target(current)):
         return Transition.STARTED
+    if _lifecycle_key(previous) != _lifecycle_key(current):
+        # Every step of git's target (requested, accepted, progressing…) is its own commit.
+        return Transition.MOVED
     return None
+
+
+def _lifecycle_key(summary: StatusSummary) -> tuple[str, str] | None:
+    found = summary.lifecycle
+    return None if found is None else (found.state.value, found.target)
 
 
 def drift_entries(

@@ -64,6 +64,7 @@ SPEC_FIELDS = (
     "blackouts",
     "mode",
     "drift",
+    "stallAfter",
 )
 RISK_FIELDS = ("name", "reason", "approvedBy", "expires")
 FORCE_FIELDS = ("until", "reason")
@@ -82,6 +83,7 @@ _TIMESTAMP = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$"
 )
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?$")
+_STALL_AFTER = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _DATE_HINT = "write a date like 2025-01-31 or a timestamp like 2025-01-31T18:00:00Z"
 _CRON_HINT = "write 5 fields: minute hour day-of-month month day-of-week, e.g. `0 2 * * SAT`"
 _DAY_HINT = "write a date like 2025-12-24"
@@ -126,6 +128,18 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(f"{text!r} is not a duration like 4h, 90m or 1h30m")
     hours, minutes = (int(group or 0) for group in match.groups())
     duration = timedelta(hours=hours, minutes=minutes)
+    if not timedelta(0) < duration <= MAX_WINDOW:
+        raise ValueError(f"{text!r} must be longer than 0 and at most 168h (a week)")
+    return duration
+
+
+def parse_short_duration(text: str) -> timedelta:
+    """`90m`, `2h`, `1h30m` or, for tests, `20s`: positive and at most a week."""
+    match = _STALL_AFTER.match(text)
+    if not text or match is None:
+        raise ValueError(f"{text!r} is not a duration like 90m, 2h or 20s")
+    hours, minutes, seconds = (int(group or 0) for group in match.groups())
+    duration = timedelta(hours=hours, minutes=minutes, seconds=seconds)
     if not timedelta(0) < duration <= MAX_WINDOW:
         raise ValueError(f"{text!r} must be longer than 0 and at most 168h (a week)")
     return duration
@@ -300,6 +314,14 @@ class _Reader:
                 values["mode"] = mode
         if "drift" in spec:
             values["drift"] = self.drift(spec["drift"])
+        if "stallAfter" in spec:
+            hint = "write a duration like 90m (the default), 2h or 20s"
+            stall_after = self.converted(
+                spec["stallAfter"], ("spec", "stallAfter"), pr.POLICY_STALL_AFTER,
+                parse_short_duration, hint,
+            )  # fmt: skip
+            if stall_after is not None:
+                values["stall_after"] = stall_after
         return Policy(**values)
 
     def items(

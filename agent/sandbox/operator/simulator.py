@@ -127,7 +127,8 @@ class OperatorSimulator:
         self._finish_due_update(history, now)
         retrieved = self._retrieve(spec, status, str(desired["version"]), stamp, previous)
         set_upgradeable(conditions, upgradeable_checks(spec, history, self.knobs), stamp)
-        if self._take_target(spec, status, conditions, retrieved, stamp):
+        started = self._take_target(spec, status, conditions, retrieved, stamp)
+        if started:
             version = str(status["desired"]["version"])
             retrieved = self._retrieve(spec, status, version, stamp, previous)
 
@@ -141,7 +142,7 @@ class OperatorSimulator:
             "AsExpected",
             "Capabilities match configured spec",
         )
-        self._set_progress(status, conditions, now)
+        self._set_progress(status, conditions, now, just_started=started)
         status["availableUpdates"] = retrieved.recommendations.available
         status["conditionalUpdates"] = retrieved.recommendations.conditional
         if not status["conditionalUpdates"]:
@@ -292,8 +293,17 @@ class OperatorSimulator:
         )
         return summarize([f for f in failures if f is not None], target.force)
 
-    def _set_progress(self, status: dict[str, Any], conditions: Conditions, now: datetime) -> None:
-        """Available, Failing and Progressing for the update under way, or for an idle cluster."""
+    def _set_progress(
+        self,
+        status: dict[str, Any],
+        conditions: Conditions,
+        now: datetime,
+        *,
+        just_started: bool = False,
+    ) -> None:
+        """Available, Failing and Progressing for the update under way, or for an idle cluster.
+        The status that starts an update has nothing done yet ("Working towards X"), also when
+        the whole-second startedTime makes the clock say a tick has passed."""
         history = status["history"]
         version = str(status["desired"]["version"])
         invalid = conditions.get(INVALID) is not None
@@ -312,7 +322,7 @@ class OperatorSimulator:
         else:
             started = str(entry["startedTime"])
             clock, plan = self._schedule(entry)
-            progress = plan.at(clock.tick_at(now))
+            progress = plan.at(0 if just_started else clock.tick_at(now))
             operator = self.knobs.failing_operator
             if progress.phase == FAILED:
                 failed_at = format_time(clock.time_at(STALL_AT + FAIL_AFTER))
