@@ -91,11 +91,21 @@ def test_a_plan_against_the_committed_status_file_lists_what_the_cluster_plan_li
         common = ("plan", "--pr", "--cluster", "east", "-o", "json")
         offline = cvsync(*common, "--live", STATUS_PATH, cwd=remote.work)
         online = cvsync(*common, "--kubeconfig", str(kubeconfig), cwd=remote.work)
+        # One that asks for an older release: desiredUpdate is held, the cluster being ahead.
+        older = live["status"]["availableUpdates"][-1]["version"]
+        (remote.work / SPEC_PATH).write_text(spec(live, "stable-4.15", older))
+        held_offline = cvsync(*common, "--live", STATUS_PATH, cwd=remote.work)
+        held_online = cvsync(*common, "--kubeconfig", str(kubeconfig), cwd=remote.work)
     assert offline.returncode == online.returncode == 0, offline.stderr + online.stderr
     from_status = json.loads(offline.stdout)["changes"]
     from_cluster = json.loads(online.stdout)["changes"]
     assert [change["path"] for change in from_cluster] == [".spec.channel"]
     assert from_status == from_cluster
+    held_from_status = json.loads(held_offline.stdout)["held"]
+    held_from_cluster = json.loads(held_online.stdout)["held"]
+    assert [row["path"] for row in held_from_cluster] == [".spec.desiredUpdate"]
+    assert held_from_cluster[0]["after"] == {"version": older}
+    assert held_from_status == held_from_cluster
 
 
 def _run_until_status_commit(remote: Remote, kubeconfig: Path, workdir: Path) -> None:
