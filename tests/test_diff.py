@@ -239,6 +239,24 @@ def test_a_desired_update_field_left_out_counts_as_its_zero_value() -> None:
     assert diff({**want, "desiredUpdate": raw}, live).items == ()
 
 
+def test_a_live_desired_update_holding_only_the_fields_written_is_git_s_whole_unit() -> None:
+    # A writer that sends only version and image (kubectl patch) leaves architecture and force
+    # absent: no default fills them in (the CRD declares none), and the operator reads zero.
+    live = live_object(FAILING_4_14)
+    want = own_spec(live)
+    live["spec"]["desiredUpdate"] = {
+        k: v for k, v in live["spec"]["desiredUpdate"].items() if k in ("image", "version")
+    }
+    assert diff(want, live).items == ()
+
+
+def test_git_s_desired_update_is_reported_as_written() -> None:
+    live = live_object(FAILING_4_14)
+    [item] = diff({**own_spec(live), "desiredUpdate": {"version": "4.14.2"}}, live).items
+    assert (item.path, item.desired) == (".spec.desiredUpdate", {"version": "4.14.2"})
+    assert item.live == live["spec"]["desiredUpdate"]
+
+
 def test_a_desired_update_change_names_the_manager_that_set_it() -> None:
     live = live_object(MANAGED_FIELDS)
     want = own_spec(live)

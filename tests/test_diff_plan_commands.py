@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gitrepo import git
 from sandbox_support import SandboxThread, sandbox_thread
 
 from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS
@@ -134,3 +135,43 @@ def test_drift_prints_the_report_and_exits_one_on_drift(
     assert "cluster-bootstrap" in drifted.stdout
     as_json = cvsync(tmp_path, running, spec_for(running, "fast-4.15"), "drift", "-o", "json")
     assert json.loads(as_json.stdout)["items"][0]["owner"] == "cluster-bootstrap"
+
+
+def test_drift_in_a_git_checkout_names_the_checkout_s_revision(
+    tmp_path: Path, running: SandboxThread
+) -> None:
+    spec = spec_for(running, "fast-4.15")
+    path = tmp_path / "clusters" / "east" / "clusterversion.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(spec)
+    git(tmp_path, "init", "-q", "--initial-branch=main")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-q", "-m", "east")
+    sha = git(tmp_path, "rev-parse", "HEAD")
+
+    report = cvsync(tmp_path, running, spec, "drift")
+    assert report.returncode == 1, report.stderr
+    assert f"<!-- cluster: east; revision: main@sha1:{sha} -->" in report.stdout
+    assert f"1 drifted field at main@sha1:{sha}: " in report.stdout
+    assert "none read yet" not in report.stdout
+    as_json = cvsync(tmp_path, running, spec, "drift", "-o", "json")
+    assert json.loads(as_json.stdout)["revision"] == f"main@sha1:{sha}"
+
+    # An edit not committed yet is not that revision: the report says so.
+    edited = spec.replace("fast-4.15", "candidate-4.15")
+    dirty = cvsync(tmp_path, running, edited, "drift")
+    assert (
+        f"at main@sha1:{sha} with uncommitted changes to clusters/east/clusterversion.yaml: "
+        in dirty.stdout
+    )
+    assert '`"candidate-4.15"`' in dirty.stdout
+
+
+def test_drift_outside_a_git_checkout_names_the_file_it_read(
+    tmp_path: Path, running: SandboxThread
+) -> None:
+    report = cvsync(tmp_path, running, spec_for(running, "fast-4.15"), "drift")
+    assert report.returncode == 1, report.stderr
+    label = "clusters/east/clusterversion.yaml (not in a git checkout)"
+    assert f"1 drifted field at {label}: " in report.stdout
+    assert "none read yet" not in report.stdout

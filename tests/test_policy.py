@@ -17,6 +17,7 @@ from agent.model.policy import (
     Mode,
     Policy,
 )
+from agent.upgrade.decision import gate_settings
 from agent.upgrade.policy import parse_policy
 
 TODAY = date(2025, 6, 1)
@@ -259,12 +260,32 @@ def test_an_expired_risk_is_a_warning_and_stops_counting() -> None:
     assert [risk.name for risk in policy.accepted_risks] == ["Today"]
 
 
-def test_an_expired_force_window_is_a_warning_and_allows_nothing() -> None:
+def test_an_expired_force_window_is_a_warning_and_is_kept_for_the_gates_to_name() -> None:
     body = "  allowForce:\n    until: 2025-05-01T00:00:00Z\n    reason: r\n"
-    policy, found = parse(body)
-    assert found == [("policy-force-expired", 5, 12)]
+    policy, found = parse_policy((HEADER + body).encode(), "policy.yaml", today=TODAY)
+    [warning] = found
+    assert (warning.rule, warning.location.line, warning.location.column) == (
+        "policy-force-expired",
+        5,
+        12,
+    )
+    assert warning.message == "allowForce ended on 2025-05-01T00:00:00Z; force is no longer allowed"
     assert policy is not None
-    assert policy.allow_force is None
+    assert policy.allow_force is not None
+    # The gates see when it ended, so they can say it expired rather than "not allowed".
+    settings = gate_settings(policy)
+    assert settings.allow_force_until == datetime(2025, 5, 1, tzinfo=UTC)
+    assert settings.allow_force_written == "2025-05-01T00:00:00Z"
+
+
+def test_a_force_window_until_a_date_counts_through_that_day() -> None:
+    body = "  allowForce: {until: 2025-05-31, reason: r}\n"
+    policy, found = parse(body)
+    assert found == [("policy-force-expired", 4, 23)]
+    assert policy is not None
+    settings = gate_settings(policy)
+    assert settings.allow_force_until == datetime(2025, 6, 1, tzinfo=UTC)
+    assert settings.allow_force_written == "2025-05-31"
 
 
 @pytest.mark.parametrize(

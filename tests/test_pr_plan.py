@@ -275,6 +275,25 @@ def test_a_committed_status_file_plans_like_the_object_it_was_written_from(
     assert first["upgrade"] == second["upgrade"]
 
 
+def test_a_forced_target_after_allow_force_ended_is_blocked_as_expired(tmp_path: Path) -> None:
+    staging = FLEET / "clusters" / "staging" / "clusterversion.yaml"
+    spec = tmp_path / "clusters" / "c" / "clusterversion.yaml"
+    spec.parent.mkdir(parents=True)
+    spec.write_text(staging.read_text() + "    force: true\n")
+    (spec.parent / "policy.yaml").write_text(
+        POLICY_HEAD + "  allowForce: {until: 2026-12-01, reason: signature store outage}\n"
+    )
+    run = cvsync_plan("--pr", "--cluster", "c", "--file", str(spec), "--live",
+                      str(FLEET / "status" / "staging.yaml"), "--at", FRIDAY_EVENING,
+                      cwd=tmp_path)  # fmt: skip
+    assert run.returncode == 1, run.stderr
+    assert "is **blocked** (ForceAllowanceExpired)" in run.stdout
+    evidence = "allowForce has expired: the policy allowed force until 2026-12-01"
+    assert f"| `force` | **block** | ForceAllowanceExpired | {evidence} |" in run.stdout
+    assert "Next: to force again, set a new allowForce.until" in run.stdout
+    assert "ForceNotAllowed" not in run.stdout
+
+
 # Against the sandbox cluster: a server-side dry run gives the changes.
 def test_against_the_sandbox_cluster_the_dry_run_lists_the_changes(tmp_path: Path) -> None:
     with sandbox_thread(SandboxOptions(scenario="idle-4.15")) as running:

@@ -11,6 +11,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+from conftest import corpus_path
+from ruamel.yaml import YAML
 
 from agent.sandbox.apiserver.apply_patch import decode_apply_body
 from agent.sandbox.apiserver.statuses import ApiError
@@ -115,6 +117,36 @@ async def test_an_apply_conflict_names_only_the_conflicting_fields(http: Http) -
             causes=[{"reason": "FieldManagerConflict", "message": owner, "field": ".spec.channel"}],
         ),
     )
+
+
+async def test_a_desired_update_is_stored_with_only_the_fields_the_writer_sent(
+    http: Http,
+) -> None:
+    # The CRD declares no `default` under spec.desiredUpdate (../shared/corpus/crd/
+    # 0000_00_cluster-version-operator_01_clusterversions-Default.crd.yaml) and the apiserver
+    # defaults only from a schema's `default`: a field left out stays absent, so a cluster
+    # can hold {version} alone where cvsync and oc write all four fields. Recorded: step
+    # apply-desired-update stores the four fields cvsync sent as they were.
+    only_version = cluster_version(channel="fast-4.16", desiredUpdate={"version": "4.16.3"})
+    reply = await http.apply(only_version, "fieldManager=cvsync&force=true")
+    assert reply.status == 200
+    assert reply.body["spec"]["desiredUpdate"] == {"version": "4.16.3"}
+    assert (await http.call("GET", CV)).body["spec"]["desiredUpdate"] == {"version": "4.16.3"}
+
+
+def test_the_real_crd_declares_no_default_under_desired_update() -> None:
+    name = "0000_00_cluster-version-operator_01_clusterversions-Default.crd.yaml"
+    crd = YAML(typ="safe").load(corpus_path("crd", name).read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    update = schema["properties"]["spec"]["properties"]["desiredUpdate"]
+
+    def keys(node: Any) -> set[str]:
+        if isinstance(node, dict):
+            return set(node) | {k for value in node.values() for k in keys(value)}
+        return set()
+
+    assert "default" not in keys(update)
+    assert set(update["properties"]) == {"architecture", "force", "image", "version"}
 
 
 @pytest.mark.parametrize("validation", ["", "Strict", "Warn", "Ignore"])

@@ -148,3 +148,28 @@ async def test_a_new_target_waits_for_the_maintenance_window_and_an_open_one_app
         opened = await agent.outcome(lambda o: o.result is not Result.WAITING)
         assert opened.result is Result.APPLIED, opened.message
         assert agent.live()["spec"]["desiredUpdate"]["version"] == target
+
+
+async def test_a_forced_target_after_allow_force_ended_is_held_as_expired_naming_the_date(
+    tmp_path: Path,
+) -> None:
+    clock = SteppedClock(datetime(2026, 12, 4, 12, 0, tzinfo=UTC))
+    async with running_agent(tmp_path, "idle-4.15", clock=clock) as agent:
+        target = agent.live()["status"]["availableUpdates"][0]["version"]
+        ended = POLICY_HEAD + "  allowForce: {until: 2026-12-01, reason: signature store outage}\n"
+        forced = spec(agent.cluster_id, agent.channel, target) + "    force: true\n"
+        held = await agent.commit({POLICY_PATH: ended, SPEC_PATH: forced}, "force the update")
+        assert held.result is Result.STALLED
+        assert held.reason == "UpgradeBlocked"
+        assert held.upgrade is not None
+        assert [row.reason for row in held.upgrade.decision.blocking] == ["ForceAllowanceExpired"]
+        assert "the policy allowed force until 2026-12-01" in held.message
+        assert "set a new allowForce.until" in held.message
+        assert "does not allow force" not in held.message
+        assert "desiredUpdate" not in agent.live()["spec"]
+        # The same words in the Event and the status file a person reads.
+        await until(lambda: bool(agent.events("UpgradeBlocked")))
+        event = agent.events("UpgradeBlocked")[0]["message"]
+        expired = "ForceAllowanceExpired (allowForce has expired: the policy allowed force until"
+        assert f"{expired} 2026-12-01)" in event
+        await until(lambda: "ForceAllowanceExpired" in agent.status_file())

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from agent.adapters.checkout import checkout_revision
 from agent.cli.options import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, target_options
 from agent.engine.reconciler import select_spec
 from agent.errors import CvsyncError, UsageError
@@ -126,11 +127,13 @@ async def show_drift(options: dict[str, Any]) -> int:
         desired = desired_state(document)
         drift = diff_specs(desired.spec, live)
         plan_ = plan_apply(desired, live, drift, mode="enforce")
-        label = path.as_posix()
+        # `diff` compares a file; `drift` reports a revision, as the agent's reports do.
+        label = checkout_revision(path).label() if options.get("report") else path.as_posix()
         report = options.get("report") and options["output"] in ("text", "markdown")
         if report and live is not None:
             state = AgentState(cluster=cluster_name, drift=drift_entries(drift.items))
-            click.echo(render_drift_report_markdown(summarize(live, state)), nl=False)
+            summary = summarize(live, state)
+            click.echo(render_drift_report_markdown(summary, revision=label), nl=False)
         else:
             click.echo(render_drift(cluster_name, label, drift, options["output"]), nl=False)
         if plan_.stalled is not None:

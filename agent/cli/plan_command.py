@@ -27,7 +27,8 @@ from agent.model.versions import parse_version
 from agent.report.drift_render import render_plan, spec_changes
 from agent.report.pr_plan import plan_verdict, render_pr_json, render_pr_markdown
 from agent.report.status_live import load_live_object
-from agent.spec.normalize import desired_state, keyed_overrides
+from agent.spec.normalize import desired_state, keyed_overrides, requested_update
+from agent.sync.diff import DESIRED_UPDATE
 from agent.sync.diff import diff as diff_specs
 from agent.sync.plan import Mode, plan_apply
 from agent.upgrade.decision import check_upgrade
@@ -146,11 +147,24 @@ def _offline(
         changes = spec_changes(live, _applied(live, plan.body))
     channel = desired.spec.get("channel") or mapping((live or {}).get("spec")).get("channel")
     held = [
-        {"path": item.path, "before": item.live, "after": item.desired, "why": _why(item, upgrade)}
+        {
+            "path": item.path,
+            "before": _asked(item.path, item.live),
+            "after": item.desired,
+            "why": _why(item, upgrade),
+        }
         for item in drift.items
         if item.path in plan.reported
     ]
     return Planned(plan, upgrade, changes, label, findings, live, text(channel), held)
+
+
+def _asked(path: str, live: Any) -> Any:
+    """A live desiredUpdate as what it asks for: the cluster stores whichever fields its
+    writer sent, a status file records only the ones that ask something."""
+    if path == f".spec.{DESIRED_UPDATE}" and isinstance(live, dict):
+        return requested_update(live)
+    return live
 
 
 def _why(item: DriftItem, upgrade: UpgradeCheck | None) -> str:

@@ -16,7 +16,7 @@ from agent.model.documents import ManifestDocument
 @dataclass(frozen=True, slots=True)
 class DesiredState:
     document: ManifestDocument  # where each field stands in git, for messages
-    spec: Mapping[str, Any]  # the spec as an apply sends it (nulls dropped, desiredUpdate whole)
+    spec: Mapping[str, Any]  # as git declares it, nulls dropped (the apply fills desiredUpdate)
     metadata: Mapping[str, Any]  # the labels and annotations git declares
 
     @property

@@ -67,11 +67,13 @@ class WindowState:
 class GateSettings:
     """What the gates need from the policy. `accepted_risks` maps a conditional-update risk's
     name to when its acceptance expires (None: never); `allow_force_until` is when force stops
-    being allowed (None: never allowed)."""
+    being allowed (None: never allowed), `allow_force_written` that moment as the policy
+    wrote it, for messages."""
 
     allow_not_recommended: bool = False
     accepted_risks: Mapping[str, datetime | None] = field(default_factory=dict)
     allow_force_until: datetime | None = None
+    allow_force_written: str = ""
     require_digest: bool = True
     allow_minor: bool = True
     allow_major: bool = False

@@ -43,10 +43,17 @@ class AcceptedRisk:
 
 @dataclass(frozen=True, slots=True)
 class AllowForce:
-    """`desiredUpdate.force` is allowed until `until`, for `reason`."""
+    """`desiredUpdate.force` is allowed until `until` (a date counts through that day, UTC),
+    for `reason`. Kept once `until` has passed: the gates then say that it expired."""
 
     until: date | datetime
     reason: str
+
+    @property
+    def written(self) -> str:
+        """`until` as a policy writes it: 2026-12-01, or 2026-12-01T00:00:00Z."""
+        text = self.until.isoformat()
+        return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +90,7 @@ class Policy:
     """A cluster's upgrade policy; `Policy()` is the policy of a cluster without a file.
 
     `accepted_risks` holds only the risks still in force: expired ones stop counting.
+    `allow_force` is kept after its `until`, so the gates can say force has expired.
     An empty `maintenance_windows` means upgrades may start at any time.
     """
 

@@ -14,6 +14,8 @@ from ruamel.yaml import YAML
 
 from agent.model.drift import Drift, DriftItem
 from agent.model.plan import ApplyPlan
+from agent.spec.normalize import requested_update, whole_desired_update
+from agent.sync.diff import DESIRED_UPDATE
 
 FORMATS = ("text", "json", "yaml", "markdown")
 
@@ -125,7 +127,11 @@ def render_plan(
 
 
 def spec_changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[dict[str, Any]]:
-    """Leaf-level differences between two specs (lists compared whole), sorted by path."""
+    """Leaf-level differences between two specs (lists compared whole), sorted by path.
+
+    desiredUpdate compares as the operator reads it, a field left out being its zero value:
+    `architecture: ""` applied where the field was absent changes nothing, so a live object
+    read from a status file (which records only what was asked) plans like the cluster."""
     out: list[dict[str, Any]] = []
 
     def walk(path: str, old: Any, new: Any) -> None:
@@ -135,5 +141,15 @@ def spec_changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[d
         elif old != new:
             out.append({"path": path, "before": old, "after": new})
 
-    walk(".spec", (before or {}).get("spec") or {}, after.get("spec") or {})
+    old_spec = dict((before or {}).get("spec") or {})
+    new_spec = dict(after.get("spec") or {})
+    old_update, new_update = old_spec.get(DESIRED_UPDATE), new_spec.get(DESIRED_UPDATE)
+    if isinstance(old_update, dict) and isinstance(new_update, dict):
+        old_spec[DESIRED_UPDATE] = whole_desired_update(old_update)
+        new_spec[DESIRED_UPDATE] = whole_desired_update(new_update)
+    else:  # one side has none: show what the other asks for
+        for spec, update in ((old_spec, old_update), (new_spec, new_update)):
+            if isinstance(update, dict):
+                spec[DESIRED_UPDATE] = requested_update(update)
+    walk(".spec", old_spec, new_spec)
     return out

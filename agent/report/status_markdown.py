@@ -62,16 +62,19 @@ def render_markdown(summary: StatusSummary) -> str:
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-def render_drift_report_markdown(summary: StatusSummary) -> str:
+def render_drift_report_markdown(summary: StatusSummary, revision: str | None = None) -> str:
+    """The drift report; `revision` names what git's side was read from when the agent's
+    state does not (`cvsync drift` reads a checkout, not the agent's last cycle)."""
     agent = summary.agent
-    out = [*_header(summary), f"# Drift report: {inline(agent.cluster)}", ""]
+    revision = revision or revision_of(summary)
+    out = [*_header(summary, revision), f"# Drift report: {inline(agent.cluster)}", ""]
     if not agent.drift:
-        out.append(f"The live ClusterVersion matches git ({inline(revision_of(summary))}).")
+        out.append(f"The live ClusterVersion matches git ({inline(revision)}).")
         return "\n".join(out) + "\n"
     corrected = sum(1 for entry in agent.drift if entry.action is DriftAction.CORRECTED)
     out += [
         f"{len(agent.drift)} drifted field{'s' if len(agent.drift) != 1 else ''} at "
-        f"{inline(revision_of(summary))}: {corrected} corrected by cvsync, "
+        f"{inline(revision)}: {corrected} corrected by cvsync, "
         f"{len(agent.drift) - corrected} only reported.",
         "",
     ]
@@ -99,9 +102,10 @@ def render_drift_report_markdown(summary: StatusSummary) -> str:
 # --- pieces -----------------------------------------------------------------------------
 
 
-def _header(summary: StatusSummary) -> list[str]:
+def _header(summary: StatusSummary, revision: str | None = None) -> list[str]:
     # HTML comments stay invisible on both forges; "--" would end the comment early.
-    where = printable(f"cluster: {summary.agent.cluster}; revision: {revision_of(summary)}")
+    revision = revision or revision_of(summary)
+    where = printable(f"cluster: {summary.agent.cluster}; revision: {revision}")
     where = re.sub(r"-(?=-)", "- ", where)
     return [f"<!-- {GENERATED_BY} -->", f"<!-- {where} -->", ""]
 

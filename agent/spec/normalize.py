@@ -1,7 +1,7 @@
-"""Normalize the spec git declares and the live spec into the one form diff and apply use.
+"""Normalize the spec git declares and the live spec into the one form diff and apply read.
 
 Pure: plain dicts in, fresh plain dicts out. Nulls are dropped (the API server drops them),
-"" and absent stay distinct, desiredUpdate is filled out to the whole unit that is sent.
+"" and absent stay distinct, desiredUpdate stays as written: it is compared and sent whole.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ OverrideKey = tuple[str, str, str, str]  # (kind, group, namespace, name), the C
 
 # The Go struct behind desiredUpdate has no `omitempty`: `oc` and the console always send all
 # four fields, and the operator reads a missing one as its zero value. Sending the whole unit
-# makes cvsync own all of it, never half of it while another manager owns the rest.
+# makes cvsync own all of it, never half of it while another manager owns the rest. The CRD
+# declares no defaults, so the server stores whichever fields a writer sent: compare whole
+# units, never the fields one side happens to spell out.
 DESIRED_UPDATE_ZERO: Mapping[str, Any] = {
     "architecture": "",
     "force": False,
@@ -33,13 +35,14 @@ def desired_state(document: ManifestDocument) -> DesiredState:
 
 
 def desired_spec(doc_body: Mapping[str, Any]) -> JsonObject:
-    """The spec fields git declares, as they would be sent in an apply body.
+    """The spec fields git declares, as written: what diffs and reports show as git's.
 
     Status and metadata are not part of it. `capabilities: null` (any null) is absent;
-    `image: ""` is a declared value and stays.
+    `image: ""` is a declared value and stays. The apply sends desiredUpdate whole
+    (`whole_desired_update`).
     """
     spec = doc_body.get("spec")
-    return _normalize_spec(spec) if isinstance(spec, Mapping) else {}
+    return _plain(spec) if isinstance(spec, Mapping) else {}
 
 
 def live_spec(live_obj: Mapping[str, Any] | None) -> JsonObject:
@@ -47,7 +50,7 @@ def live_spec(live_obj: Mapping[str, Any] | None) -> JsonObject:
     if live_obj is None:
         return {}
     spec = live_obj.get("spec")
-    return _normalize_spec(spec) if isinstance(spec, Mapping) else {}
+    return _plain(spec) if isinstance(spec, Mapping) else {}
 
 
 def desired_metadata(doc_body: Mapping[str, Any]) -> JsonObject:
@@ -70,6 +73,11 @@ def whole_desired_update(update: Mapping[str, Any]) -> JsonObject:
     return out
 
 
+def requested_update(update: Mapping[str, Any]) -> JsonObject:
+    """desiredUpdate without the fields left at their zero value: what it asks for."""
+    return {k: v for k, v in _plain(update).items() if DESIRED_UPDATE_ZERO.get(k, None) != v}
+
+
 def override_key(entry: Mapping[str, Any]) -> OverrideKey:
     """The map-list key of one spec.overrides entry; a missing key part counts as ""."""
     kind, group, namespace, name = (str(entry.get(part) or "") for part in OVERRIDE_KEYS)
@@ -81,14 +89,6 @@ def keyed_overrides(overrides: Any) -> dict[OverrideKey, JsonObject]:
     if not isinstance(overrides, list):
         return {}
     return {override_key(entry): entry for entry in overrides if isinstance(entry, dict)}
-
-
-def _normalize_spec(spec: Mapping[str, Any]) -> JsonObject:
-    out = _plain(spec)
-    update = out.get("desiredUpdate")
-    if isinstance(update, dict):
-        out["desiredUpdate"] = whole_desired_update(update)
-    return out
 
 
 def _plain(value: Mapping[str, Any]) -> JsonObject:

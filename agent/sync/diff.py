@@ -14,7 +14,7 @@ from deepdiff import DeepDiff
 from agent.model.clusterversion_api import OVERRIDE_KEYS
 from agent.model.drift import Drift, DriftItem, DriftKind
 from agent.model.versions import is_older
-from agent.spec.normalize import keyed_overrides, live_spec, override_key
+from agent.spec.normalize import keyed_overrides, live_spec, override_key, whole_desired_update
 from agent.sync.owners import OwnerPath, owned_leaves, owner_of
 
 FIELD_MANAGER = "cvsync"
@@ -62,11 +62,11 @@ def diff(
         else:
             git_side, live_side = value, live.get(key, ABSENT)
         if key == DESIRED_UPDATE:
-            git_side = pinned_update(git_side, live_side)
-        if covers(git_side, live_side):  # equality first: cheap, and the usual answer
-            continue
-        if key == DESIRED_UPDATE:
+            if same_request(pinned_update(git_side, live_side), live_side):
+                continue
             items.append(_desired_update_item(value, live_side, live_obj))
+        elif covers(git_side, live_side):  # equality first: cheap, and the usual answer
+            continue
         else:
             items.extend(_field_items(key, git_side, live_side, live_obj))
     items.extend(_extra_items(want, live, live_obj, field_manager))
@@ -86,6 +86,15 @@ def covers(git: Any, live: Any) -> bool:
     if isinstance(git, list):
         return len(git) == len(live) and all(map(covers, git, live))
     return bool(git == live)
+
+
+def same_request(git_update: Any, live_update: Any) -> bool:
+    """Whether the live desiredUpdate asks what git's does: as whole units, a field left out
+    being its zero value (the operator reads it so), and live fields git cannot know (such
+    as acceptRisks on a TechPreview cluster) not counting."""
+    if isinstance(git_update, Mapping) and isinstance(live_update, Mapping):
+        return covers(whole_desired_update(git_update), whole_desired_update(live_update))
+    return covers(git_update, live_update)
 
 
 def pinned_update(git_update: Any, live_update: Any) -> Any:

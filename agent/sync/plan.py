@@ -16,7 +16,7 @@ from agent.model.drift import Drift, DriftItem, DriftKind
 from agent.model.gates import UpgradeCheck
 from agent.model.plan import ALLOW_ROLLBACK_ANNOTATION, ApplyPlan, PlanReason
 from agent.model.policy import DriftActions
-from agent.spec.normalize import DESIRED_UPDATE_ZERO, live_spec
+from agent.spec.normalize import live_spec, whole_desired_update
 from agent.sync.diff import DESIRED_UPDATE, FIELD_MANAGER, pinned_update
 from agent.sync.drift_policy import keep_live_values, reported_by_policy, spec_field
 from agent.sync.owners import owned_leaves
@@ -140,16 +140,17 @@ def _body(
     body_spec = copy.deepcopy(dict(desired.spec))  # the cycle's desired state stays as it is
     live_update = live_spec(live_obj).get(DESIRED_UPDATE)
     if resolved:
-        body_spec[DESIRED_UPDATE] = {**DESIRED_UPDATE_ZERO, **resolved}
-    elif DESIRED_UPDATE in body_spec:
+        body_spec[DESIRED_UPDATE] = whole_desired_update(resolved)
+    elif isinstance(body_spec.get(DESIRED_UPDATE), Mapping):
         # A version git names and cvsync pinned to its digest stays pinned.
-        body_spec[DESIRED_UPDATE] = pinned_update(body_spec[DESIRED_UPDATE], live_update)
+        pinned = pinned_update(body_spec[DESIRED_UPDATE], live_update)
+        body_spec[DESIRED_UPDATE] = whole_desired_update(pinned)
     if hold:
         body_spec.pop(DESIRED_UPDATE, None)
         # Server-side apply removes a field its only owner stops sending. When cvsync owns
         # (part of) desiredUpdate, send the live value unchanged instead: nothing moves.
-        if live_update is not None and _owns_desired_update(live_obj, field_manager):
-            body_spec[DESIRED_UPDATE] = live_update
+        if isinstance(live_update, Mapping) and _owns_desired_update(live_obj, field_manager):
+            body_spec[DESIRED_UPDATE] = whole_desired_update(live_update)
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,

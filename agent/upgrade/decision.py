@@ -26,6 +26,7 @@ def gate_settings(policy: Policy) -> GateSettings:
         allow_not_recommended=policy.allow_not_recommended,
         accepted_risks={risk.name: _instant(risk.expires) for risk in policy.accepted_risks},
         allow_force_until=_instant(force.until) if force is not None else None,
+        allow_force_written=force.written if force is not None else "",
         require_digest=policy.require_digest,
         allow_minor=policy.allow_minor,
         allow_major=policy.allow_major,

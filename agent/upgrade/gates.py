@@ -83,7 +83,7 @@ def evaluate_gates(
     rows.extend(_overrides(cluster))
     rows.append(_digest(target, settings))
     if want.get("force"):
-        rows.append(_force(image, settings, now))
+        rows.append(_force(image, settings, now, hints))
     if window_open is not None:
         rows.append(_window(window_open, window_note))
 
@@ -344,13 +344,18 @@ def _digest(target: TargetView, settings: GateSettings) -> GateRow:
     return GateRow(gate, refused, "DigestNotResolved", evidence)
 
 
-def _force(image: str, settings: GateSettings, now: datetime) -> GateRow:
+def _force(image: str, settings: GateSettings, now: datetime, hints: list[str]) -> GateRow:
     """force skips signature verification: break-glass, time-boxed, on a digest only."""
     until = settings.allow_force_until
     if until is None:
         return GateRow("force", Verdict.BLOCK, "ForceNotAllowed", "the policy does not allow force")
     if until <= now:
-        evidence = f"the policy allowed force until {until.isoformat()}"
+        written = settings.allow_force_written or until.isoformat()
+        evidence = f"allowForce has expired: the policy allowed force until {written}"
+        hints.append(
+            "to force again, set a new allowForce.until and reason in the policy; "
+            "otherwise remove force: true from desiredUpdate"
+        )
         return GateRow("force", Verdict.BLOCK, "ForceAllowanceExpired", evidence)
     if not is_digest(image):
         evidence = f"force skips signature verification: {image or 'the target'} must be @sha256:"

@@ -376,13 +376,14 @@ class _Reader:
         reason = self.text(body, path, "reason", pr.POLICY_FORCE_WINDOW)
         if until is None or reason is None:
             return None
+        allowance = AllowForce(until, reason)
         if self.expired(until):
-            message = f"allowForce ended on {until.isoformat()}; force is no longer allowed"
+            # Kept: the gates name the date it ended when git asks for force after it.
+            message = f"allowForce ended on {allowance.written}; force is no longer allowed"
             self.report(
                 pr.POLICY_FORCE_EXPIRED, at, message, "remove allowForce, or set a new until"
             )
-            return None
-        return AllowForce(until, reason)
+        return allowance
 
     def window(self, value: Any, path: FieldPath) -> MaintenanceWindow | None:
         body = self.mapping(value, path, WINDOW_FIELDS)
