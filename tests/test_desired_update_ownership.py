@@ -18,6 +18,7 @@ from typing import Any
 from gitrepo import Remote
 from reconcile_support import (
     SPEC_PATH,
+    desired_update_owners,
     edit_as,
     live_object,
     running_agent,
@@ -29,6 +30,8 @@ from agent.model.drift import DriftKind
 from agent.sandbox.apiserver.access import FULL_ACCESS
 from agent.sandbox.server import Sandbox, SandboxOptions
 
+WHOLE = {"architecture", "force", "image", "version"}
+
 
 def image_of(live: dict[str, Any], version: str) -> str:
     return next(u["image"] for u in live["status"]["availableUpdates"] if u["version"] == version)
@@ -36,6 +39,45 @@ def image_of(live: dict[str, Any], version: str) -> str:
 
 def condition(live: dict[str, Any], kind: str) -> dict[str, Any] | None:
     return next((c for c in live["status"].get("conditions", ()) if c["type"] == kind), None)
+
+
+async def test_git_catching_up_with_a_target_oc_set_takes_the_whole_desired_update_over(
+    tmp_path: Path,
+) -> None:
+    async with Sandbox(SandboxOptions(scenario="idle-4.15")) as sandbox:
+        sandbox.access.set_rules("cvsync", FULL_ACCESS)
+        cluster_id = live_object(sandbox)["spec"]["clusterID"]
+        remote = Remote(tmp_path / "git")
+        remote.commit({SPEC_PATH: spec_text(cluster_id, "stable-4.15")}, "east")
+        async with running_agent(sandbox, remote, tmp_path / "agent") as agent:
+            assert (await agent.cycle(refresh_source=True)).result is Result.IN_SYNC
+            first = await agent.commit(
+                {SPEC_PATH: spec_text(cluster_id, "stable-4.15", "4.15.13")}, "to 4.15.13"
+            )
+            assert first.result is Result.APPLIED, first.message
+            assert desired_update_owners(agent.live()) == {"cvsync": WHOLE}
+
+            # `oc adm upgrade --to` style: oc moves version and image on.
+            image = image_of(agent.live(), "4.15.15")
+            edit_as(
+                sandbox, "oc", {"spec": {"desiredUpdate": {"version": "4.15.15", "image": image}}}
+            )
+            split = desired_update_owners(agent.live())
+            assert split == {"cvsync": {"architecture", "force"}, "oc": {"image", "version"}}
+
+            caught_up = await agent.commit(
+                {SPEC_PATH: spec_text(cluster_id, "stable-4.15", "4.15.15")}, "to 4.15.15"
+            )
+            assert caught_up.result is Result.APPLIED, caught_up.message
+            assert "takes over .spec.desiredUpdate" in caught_up.message
+            update = agent.live()["spec"]["desiredUpdate"]
+            assert (update["version"], update["image"]) == ("4.15.15", image)
+            # cvsync owns the whole unit now; oc keeps a share of the values it set.
+            assert desired_update_owners(agent.live())["cvsync"] == WHOLE
+            writes = agent.writes()
+            again = await agent.cycle()
+            assert again.result is Result.IN_SYNC, again.message
+            assert agent.writes() == writes
 
 
 async def test_a_newer_target_set_by_someone_else_is_kept_before_the_operator_starts_it(

@@ -361,3 +361,57 @@ def test_an_allowed_version_is_applied_as_version_and_digest_and_then_is_in_sync
 
 def live_spec_of(live: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in live["spec"].items() if k in ("clusterID", "channel", "upstream")}
+
+
+# desiredUpdate ownership: after any write cvsync owns all of the unit or none of it.
+def _split_target(live: dict[str, Any]) -> dict[str, Any]:
+    """cvsync applied 4.16.28 whole; then `oc adm upgrade --to` moved version and image on."""
+    image = "quay.io/openshift-release-dev/ocp-release@sha256:" + "cd" * 32
+    update = {"architecture": "", "force": False, "image": image, "version": "4.16.30"}
+    live["spec"]["desiredUpdate"] = update
+    manage(
+        live,
+        "cvsync",
+        {"f:spec": {"f:desiredUpdate": {"f:architecture": {}, "f:force": {}}}},
+        "Apply",
+    )
+    manage(live, "oc", {"f:spec": {"f:desiredUpdate": {"f:image": {}, "f:version": {}}}}, "Update")
+    return update
+
+
+def test_git_asking_for_a_target_it_owns_only_half_of_takes_the_whole_unit_over() -> None:
+    live = live_object(IDLE_4_16)
+    update = _split_target(live)
+    doc = git_document({**live_spec_of(live), "desiredUpdate": {"version": "4.16.30"}})
+    plan = plan_for(doc, live)
+    # The live value, every field of it: the apply moves nothing and owns the whole unit.
+    assert body_of(plan)["spec"]["desiredUpdate"] == update
+    assert (plan.corrected, plan.reported) == ((), ())
+    assert plan.message == (
+        "applies no new value; takes over .spec.desiredUpdate as one unit: git asks for the "
+        'live value, and "oc" held image, version of it'
+    )
+    observed = plan_for(doc, live, mode="observe")
+    assert observed.body is None
+    assert "takes over .spec.desiredUpdate" in observed.message
+
+
+def test_a_target_someone_else_owns_whole_is_left_to_them_while_it_matches_git() -> None:
+    live = live_object(IDLE_4_16)
+    _split_target(live)
+    live["metadata"]["managedFields"] = [
+        e for e in live["metadata"]["managedFields"] if e["manager"] != "cvsync"
+    ]
+    doc = git_document({**live_spec_of(live), "desiredUpdate": {"version": "4.16.30"}})
+    assert plan_for(doc, live).body is None
+
+
+def test_a_held_newer_target_is_sent_back_whole_when_cvsync_owns_part_of_it() -> None:
+    live = live_object(IDLE_4_16)
+    update = _split_target(live)
+    del update["architecture"]  # as a server holds a unit someone wrote without it
+    spec = {**live_spec_of(live), "channel": "fast-4.16", "desiredUpdate": {"version": "4.16.28"}}
+    plan = plan_for(git_document(spec), live)
+    assert plan.reported == (".spec.desiredUpdate",)
+    assert "RollbackRefused" in plan.message
+    assert body_of(plan)["spec"]["desiredUpdate"] == update
