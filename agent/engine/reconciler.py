@@ -34,6 +34,7 @@ from agent.spec.normalize import desired_state
 from agent.spec.parse import parse_file
 from agent.spec.validate import validate_document
 from agent.sync.diff import diff
+from agent.sync.drift_policy import GitChanges, taken_back
 from agent.sync.plan import plan_apply
 from agent.upgrade.decision import check_upgrade
 from agent.upgrade.policy import parse_policy
@@ -117,6 +118,7 @@ class Reconciler:
         self.last_good: DesiredSpec | None = None
         self.last_applied: Revision | None = None
         self.last_live: dict[str, Any] | None = None  # the object the last cycle compared
+        self.git_changes = GitChanges()  # tells git's own changes from someone else's
         # A refused apply is not retried until git's body or the live spec's ownership
         # changes: repeating it would only repeat the same 409 on every status update.
         self._refused: tuple[str, CycleOutcome, float] | None = None  # (attempt, outcome, until)
@@ -196,6 +198,16 @@ class Reconciler:
                 Result.FAILED, exc.reason, exc.message, revision, retryable=exc.retryable
             )
         drift = diff(desired.state.spec, live)
+        changes = self.git_changes.seen(desired.state.spec, drift, live)
+        drift = changes.marked(drift)
+        outcome = await self._act(desired, live, drift)
+        self.git_changes = changes.settled(drift, outcome.corrected)
+        return outcome
+
+    async def _act(
+        self, desired: DesiredSpec, live: dict[str, Any] | None, drift: Drift
+    ) -> CycleOutcome:
+        revision = desired.revision
         policy = desired.policy
         upgrade = None if live is None else check_upgrade(desired.state, live, policy, self.clock())
         observe = self.settings.mode == "observe" or policy.mode is Mode.OBSERVE
@@ -228,9 +240,12 @@ class Reconciler:
             _, taken = await apply_taking_back(
                 self.cluster, plan.body, force=self.settings.force_conflicts, dry_run=False
             )
-            if taken:
+            # Forcing over the installer's value for a field git changed is git's change;
+            # only someone else's value where git had another is drift taken back.
+            drifted = taken_back(taken, drift)
+            if drifted:
                 reason = "DriftCorrected"
-                message = "took back " + ", ".join(f'{f} from "{o}"' for f, o in taken)
+                message = "took back " + ", ".join(f'{f} from "{o}"' for f, o in drifted)
         except ApplyConflictError as exc:
             owners = ", ".join(f'{field} is owned by "{owner}"' for field, owner in exc.conflicts)
             refused = CycleOutcome(
