@@ -1,6 +1,6 @@
 """Whose change is it: a value git changed is applied (`Applied`); only a value someone else
 changed away from what git had is drift taken back (`DriftCorrected`), and only that is what a
-`report` drift action leaves alone.
+`report` drift action leaves alone. And what cvsync last applied survives a restart.
 
 End to end on the sandbox with real git remotes; each agent is a fresh clone and client, so a
 second one on the same cluster is what cvsync is after a restart.
@@ -122,6 +122,34 @@ async def test_a_hand_edit_made_while_cvsync_was_down_is_taken_back_after_the_re
             assert (outcome.result, outcome.reason) == (Result.APPLIED, "DriftCorrected")
             assert outcome.message == 'took back .spec.channel from "oc"'
         assert setup.channel() == "fast-4.15"
+
+
+async def test_after_a_restart_the_status_file_still_names_the_revision_last_applied(
+    tmp_path: Path,
+) -> None:
+    async with cluster_and_repo(tmp_path) as setup:
+        async with running_agent(
+            setup.sandbox, setup.remote, tmp_path / "first", write_back=True
+        ) as first:
+            await first.cycle(refresh_source=True)
+            applied = await first.commit(setup.spec("fast-4.15"), "switch to fast")
+            assert applied.result is Result.APPLIED
+        revision = f"main@sha1:{applied.revision.sha}" if applied.revision else ""
+        assert status_file(setup.remote)["cvsync"]["lastApplied"] == revision  # type: ignore[index]
+        # Commits after it (status commits, docs) do not change what was applied last.
+        setup.remote.commit({"README.md": "notes\n"}, "docs")
+        assert head(setup.remote) != applied.revision.sha  # type: ignore[union-attr]
+
+        async with running_agent(
+            setup.sandbox, setup.remote, tmp_path / "second", write_back=True
+        ) as second:
+            writes = second.writes()
+            again = await second.cycle(refresh_source=True)
+            assert again.result is Result.IN_SYNC, again.message
+            assert second.writes() == writes
+            assert second.reconciler.last_applied == applied.revision
+        agent = status_file(setup.remote)["cvsync"]
+        assert agent["lastApplied"] == revision  # type: ignore[index]
 
 
 async def test_with_drift_report_git_s_own_change_to_the_field_still_applies(

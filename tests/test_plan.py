@@ -16,13 +16,14 @@ from conftest import CORPUS_CLUSTER_VERSIONS, corpus_bytes
 
 from agent.model.documents import ManifestDocument
 from agent.model.gates import GateDecision, GateRow, UpgradeCheck, Verdict, WindowState
-from agent.model.plan import ALLOW_ROLLBACK_ANNOTATION, ApplyPlan
+from agent.model.plan import ALLOW_ROLLBACK_ANNOTATION, APPLIED_REVISION_ANNOTATION, ApplyPlan
 from agent.model.policy import DriftAction, DriftActions
+from agent.model.revision import Revision
 from agent.spec.normalize import desired_state
 from agent.spec.parse import parse_file, parse_text
 from agent.sync.diff import diff
 from agent.sync.drift_policy import GitChanges, taken_back
-from agent.sync.plan import Mode, plan_apply
+from agent.sync.plan import Mode, applied_revision, plan_apply, stamped
 
 CLUSTER_VERSIONS = CORPUS_CLUSTER_VERSIONS
 IDLE_4_16 = "4.16.27-idle-failing-monitoring-unavailable.yaml"
@@ -468,3 +469,22 @@ def test_only_conflicts_on_someone_else_s_change_count_as_taken_back() -> None:
     assert taken_back(conflicts, marked) == ()
     unchanged = GitChanges(desired_state(doc).spec).seen(desired_state(doc).spec, drift, live)
     assert taken_back(conflicts, unchanged.marked(drift)) == conflicts
+
+
+def test_each_apply_records_its_revision_and_only_cvsync_s_record_is_read_back() -> None:
+    revision = Revision("main", "0123456789abcdef0123456789abcdef01234567")
+    body = stamped({"metadata": {"name": "version", "annotations": {"team": "a"}}}, revision)
+    assert body["metadata"]["annotations"] == {
+        "team": "a",
+        APPLIED_REVISION_ANNOTATION: "main@sha1:0123456789abcdef0123456789abcdef01234567",
+    }
+    live = live_object(IDLE_4_16)
+    live["metadata"]["annotations"] = dict(body["metadata"]["annotations"])
+    assert applied_revision(live) is None  # nobody's record yet
+    key = f"f:{APPLIED_REVISION_ANNOTATION}"
+    manage(live, "cvsync", {"f:metadata": {"f:annotations": {key: {}}}}, "Apply")
+    assert applied_revision(live) == revision
+    live["metadata"]["managedFields"][-1]["manager"] = "kubectl-annotate"
+    assert applied_revision(live) is None
+    assert Revision.parse("feature@x@sha1:" + "ab" * 20) == Revision("feature@x", "ab" * 20)
+    assert Revision.parse("main@sha1:short") is None

@@ -35,7 +35,7 @@ from agent.spec.parse import parse_file
 from agent.spec.validate import validate_document
 from agent.sync.diff import diff
 from agent.sync.drift_policy import GitChanges, taken_back
-from agent.sync.plan import plan_apply
+from agent.sync.plan import applied_revision, plan_apply, stamped
 from agent.upgrade.decision import check_upgrade
 from agent.upgrade.policy import parse_policy
 
@@ -197,6 +197,8 @@ class Reconciler:
             return CycleOutcome(
                 Result.FAILED, exc.reason, exc.message, revision, retryable=exc.retryable
             )
+        # What cvsync applied last is recorded on the object by the apply itself.
+        self.last_applied = applied_revision(live) or self.last_applied
         drift = diff(desired.state.spec, live)
         changes = self.git_changes.seen(desired.state.spec, drift, live)
         drift = changes.marked(drift)
@@ -238,7 +240,10 @@ class Reconciler:
         reason, message = "Applied", plan.message
         try:
             _, taken = await apply_taking_back(
-                self.cluster, plan.body, force=self.settings.force_conflicts, dry_run=False
+                self.cluster,
+                stamped(plan.body, revision),
+                force=self.settings.force_conflicts,
+                dry_run=False,
             )
             # Forcing over the installer's value for a field git changed is git's change;
             # only someone else's value where git had another is drift taken back.

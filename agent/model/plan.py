@@ -13,6 +13,8 @@ from agent.model.gates import UpgradeCheck
 
 # Set on the git document, equal to spec.desiredUpdate.version, to roll back on purpose.
 ALLOW_ROLLBACK_ANNOTATION = "cvsync.io/allow-rollback-to"
+# Set by every apply cvsync makes to the revision it applies: its record of what it applied last.
+APPLIED_REVISION_ANNOTATION = "cvsync.io/applied-revision"
 
 
 class PlanReason(StrEnum):

@@ -1,7 +1,8 @@
 """Turn drift into what one cycle writes: the server-side apply body, or why nothing is written.
 
 Pure: the cycle's desired state, the live object and its drift in, an ApplyPlan out. It never writes
-status, never changes clusterID, and never heals the cluster toward an older release.
+status, never changes clusterID, and never heals the cluster toward an older release. Each apply
+records the revision it applies on the object (`stamped`), read back by `applied_revision`.
 """
 
 from __future__ import annotations
@@ -14,8 +15,14 @@ from agent.model.clusterversion_api import API_VERSION, KIND, OBJECT_NAME
 from agent.model.desired import DesiredState
 from agent.model.drift import Drift, DriftItem, DriftKind
 from agent.model.gates import UpgradeCheck
-from agent.model.plan import ALLOW_ROLLBACK_ANNOTATION, ApplyPlan, PlanReason
+from agent.model.plan import (
+    ALLOW_ROLLBACK_ANNOTATION,
+    APPLIED_REVISION_ANNOTATION,
+    ApplyPlan,
+    PlanReason,
+)
 from agent.model.policy import DriftActions
+from agent.model.revision import Revision
 from agent.spec.normalize import DESIRED_UPDATE_ZERO, live_spec
 from agent.sync.diff import DESIRED_UPDATE, FIELD_MANAGER, pinned_update
 from agent.sync.drift_policy import keep_live_values, reported_by_policy, spec_field
@@ -23,6 +30,7 @@ from agent.sync.owners import owned_leaves, owner_of
 
 Mode = Literal["enforce", "observe"]
 _DESIRED_UPDATE_PATH = f".spec.{DESIRED_UPDATE}"
+_APPLIED_REVISION_PATH = ("metadata", "annotations", APPLIED_REVISION_ANNOTATION)
 
 
 def plan_apply(
@@ -265,3 +273,38 @@ def _describe(items: tuple[DriftItem, ...] | list[DriftItem]) -> str:
 
 def _join(text: str, notes: list[str]) -> str:
     return "; ".join([text, *notes])
+
+
+# --- the record of what was applied ------------------------------------------------------
+
+
+def stamped(body: Mapping[str, Any], revision: Revision | None) -> dict[str, Any]:
+    """`body` with metadata.annotations naming `revision` (unchanged when None)."""
+    out = copy.deepcopy(dict(body))
+    if revision is None:
+        return out
+    metadata = dict(out.get("metadata") or {})
+    metadata["annotations"] = {
+        **dict(metadata.get("annotations") or {}),
+        APPLIED_REVISION_ANNOTATION: str(revision),
+    }
+    out["metadata"] = metadata
+    return out
+
+
+def applied_revision(
+    live_obj: Mapping[str, Any] | None, field_manager: str = FIELD_MANAGER
+) -> Revision | None:
+    """The revision the live object says cvsync applied last, or None. Only a value cvsync
+    itself owns counts: an annotation anyone else wrote or changed is not cvsync's record."""
+    metadata = live_obj.get("metadata") if live_obj else None
+    annotations = metadata.get("annotations") if isinstance(metadata, Mapping) else None
+    text = (
+        annotations.get(APPLIED_REVISION_ANNOTATION) if isinstance(annotations, Mapping) else None
+    )
+    if not isinstance(text, str):
+        return None
+    owner = owner_of(live_obj, _APPLIED_REVISION_PATH)
+    if owner is None or field_manager not in owner.managers:
+        return None
+    return Revision.parse(text)
