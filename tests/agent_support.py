@@ -79,10 +79,12 @@ class Agent:
         self.runtime.trigger("webhook", refresh_source=True)
         return await self.outcome(lambda o: o.attempted is not None and sha in str(o.attempted))
 
-    async def outcome(self, wanted: Callable[[CycleOutcome], bool]) -> CycleOutcome:
-        """The first cycle from now on that `wanted` accepts (cycles may also run for the
-        live watch or the operator's status updates)."""
-        seen = self.runtime.cycles
+    async def outcome(
+        self, wanted: Callable[[CycleOutcome], bool], since: int | None = None
+    ) -> CycleOutcome:
+        """The first cycle from now on (or after cycle number `since`) that `wanted` accepts
+        (cycles may also run for the live watch or the operator's status updates)."""
+        seen = self.runtime.cycles if since is None else since
         deadline = asyncio.get_running_loop().time() + 20
         while True:
             new = self.runtime.cycles - seen

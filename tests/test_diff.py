@@ -329,6 +329,42 @@ def test_an_image_the_cluster_never_ran_is_not_forward_drift() -> None:
     assert item.kind is DriftKind.MISSING
 
 
+def _target_set_by(live: dict[str, Any], manager: str, update: dict[str, Any]) -> None:
+    """spec.desiredUpdate as `manager` left it (an Update, as `oc adm upgrade --to` writes)."""
+    live["spec"]["desiredUpdate"] = {"architecture": "", "force": False, "image": "", **update}
+    fields = {f"f:{name}": {} for name in update}
+    manage(live, manager, {"f:spec": {"f:desiredUpdate": fields}})
+
+
+def test_a_newer_target_someone_else_set_is_forward_drift_before_the_operator_starts_it() -> None:
+    live = live_object(IDLE_4_16)  # runs 4.16.27; 4.16.30 is an available update
+    _target_set_by(live, "oc", {"version": "4.16.30"})
+    [item] = diff({**own_spec(live), "desiredUpdate": {"version": "4.16.27"}}, live).items
+    assert item.kind is DriftKind.FORWARD
+    assert item.detail == (
+        'git asks for 4.16.27; "oc" set the target to 4.16.30, and the operator has not '
+        "started it yet"
+    )
+
+
+def test_an_image_only_target_someone_else_set_is_compared_by_its_listed_version() -> None:
+    live = live_object(IDLE_4_16)
+    image = next(
+        u["image"] for u in live["status"]["availableUpdates"] if u["version"] == "4.16.30"
+    )
+    _target_set_by(live, "console", {"image": image})
+    [item] = diff({**own_spec(live), "desiredUpdate": {"version": "4.16.28"}}, live).items
+    assert item.kind is DriftKind.FORWARD
+    assert '"console" set the target to 4.16.30' in item.detail
+
+
+def test_a_newer_target_cvsync_set_alone_is_git_s_to_change() -> None:
+    live = live_object(IDLE_4_16)
+    _target_set_by(live, "cvsync", {"version": "4.16.30"})
+    [item] = diff({**own_spec(live), "desiredUpdate": {"version": "4.16.28"}}, live).items
+    assert (item.kind, item.detail) == (DriftKind.CHANGED, "")
+
+
 def test_a_newer_or_equal_version_is_not_forward_drift() -> None:
     live = live_object(IDLE_4_16)
     for version in ("4.16.27", "4.16.28", "4.17.0-ec.0"):

@@ -484,3 +484,20 @@ def test_a_url_holding_credentials_is_refused(tmp_path: Path) -> None:
     with pytest.raises(GitConfigError) as caught:
         StatusWriter(f"https://bot:{TOKEN}@git.example/repo.git", "main", tmp_path / "w")
     assert TOKEN not in str(caught.value)
+
+
+async def test_read_gives_a_status_file_from_the_remote_tip_and_none_when_absent(
+    remote: Remote, tmp_path: Path
+) -> None:
+    status = writer(remote.url, tmp_path / "w")
+    try:
+        assert await status.read("status/x.yaml") is None
+        await status.publish({"status/x.yaml": b"cvsync:\n  lastApplied: main@sha1:ab\n"}, MESSAGE)
+        # Someone else's later commit on the branch is what a read sees.
+        git(remote.work, "pull", "-q", "origin", "main")
+        remote.commit({"status/x.yaml": "cvsync:\n  lastApplied: edited\n"}, "human edit")
+        assert await status.read("status/x.yaml") == b"cvsync:\n  lastApplied: edited\n"
+        with pytest.raises(SourceError):
+            await status.read("clusters/x/clusterversion.yaml")  # only under status/
+    finally:
+        await status.close()

@@ -18,9 +18,11 @@ from agent.model.documents import ManifestDocument
 from agent.model.gates import GateDecision, GateRow, UpgradeCheck, Verdict, WindowState
 from agent.model.plan import ALLOW_ROLLBACK_ANNOTATION, ApplyPlan
 from agent.model.policy import DriftAction, DriftActions
+from agent.model.revision import Revision
 from agent.spec.normalize import desired_state
 from agent.spec.parse import parse_file, parse_text
 from agent.sync.diff import diff
+from agent.sync.drift_policy import GitChanges, taken_back
 from agent.sync.plan import Mode, plan_apply
 
 CLUSTER_VERSIONS = CORPUS_CLUSTER_VERSIONS
@@ -361,3 +363,114 @@ def test_an_allowed_version_is_applied_as_version_and_digest_and_then_is_in_sync
 
 def live_spec_of(live: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in live["spec"].items() if k in ("clusterID", "channel", "upstream")}
+
+
+# desiredUpdate ownership: after any write cvsync owns all of the unit or none of it.
+def _split_target(live: dict[str, Any]) -> dict[str, Any]:
+    """cvsync applied 4.16.28 whole; then `oc adm upgrade --to` moved version and image on."""
+    image = "quay.io/openshift-release-dev/ocp-release@sha256:" + "cd" * 32
+    update = {"architecture": "", "force": False, "image": image, "version": "4.16.30"}
+    live["spec"]["desiredUpdate"] = update
+    manage(
+        live,
+        "cvsync",
+        {"f:spec": {"f:desiredUpdate": {"f:architecture": {}, "f:force": {}}}},
+        "Apply",
+    )
+    manage(live, "oc", {"f:spec": {"f:desiredUpdate": {"f:image": {}, "f:version": {}}}}, "Update")
+    return update
+
+
+def test_git_asking_for_a_target_it_owns_only_half_of_takes_the_whole_unit_over() -> None:
+    live = live_object(IDLE_4_16)
+    update = _split_target(live)
+    doc = git_document({**live_spec_of(live), "desiredUpdate": {"version": "4.16.30"}})
+    plan = plan_for(doc, live)
+    # The live value, every field of it: the apply moves nothing and owns the whole unit.
+    assert body_of(plan)["spec"]["desiredUpdate"] == update
+    assert (plan.corrected, plan.reported) == ((), ())
+    assert plan.message == (
+        "applies no new value; takes over .spec.desiredUpdate as one unit: git asks for the "
+        'live value, and "oc" held image, version of it'
+    )
+    observed = plan_for(doc, live, mode="observe")
+    assert observed.body is None
+    assert "takes over .spec.desiredUpdate" in observed.message
+
+
+def test_a_target_someone_else_owns_whole_is_left_to_them_while_it_matches_git() -> None:
+    live = live_object(IDLE_4_16)
+    _split_target(live)
+    live["metadata"]["managedFields"] = [
+        e for e in live["metadata"]["managedFields"] if e["manager"] != "cvsync"
+    ]
+    doc = git_document({**live_spec_of(live), "desiredUpdate": {"version": "4.16.30"}})
+    assert plan_for(doc, live).body is None
+
+
+def test_a_held_newer_target_is_sent_back_whole_when_cvsync_owns_part_of_it() -> None:
+    live = live_object(IDLE_4_16)
+    update = _split_target(live)
+    del update["architecture"]  # as a server holds a unit someone wrote without it
+    spec = {**live_spec_of(live), "channel": "fast-4.16", "desiredUpdate": {"version": "4.16.28"}}
+    plan = plan_for(git_document(spec), live)
+    assert plan.reported == (".spec.desiredUpdate",)
+    assert "RollbackRefused" in plan.message
+    assert body_of(plan)["spec"]["desiredUpdate"] == update
+
+
+# Whose change: git's (applied) or someone else's (drift taken back, or reported).
+def test_a_field_git_changed_is_git_s_change_until_an_apply_carries_it_out() -> None:
+    live = live_object(OVERRIDES)
+    _owned_override(live, "oc")
+    before = desired_state(git_document(copy.deepcopy(live["spec"]))).spec
+    spec = copy.deepcopy(live["spec"])
+    spec["overrides"][0]["unmanaged"] = False
+    after = desired_state(git_document(spec))
+    drift = diff(after.spec, live)
+    changes = GitChanges(before).seen(after.spec, drift, live)
+    [item] = changes.marked(drift).items
+    assert item.by_git
+    # `report` leaves someone else's value alone, never git's own change to the field.
+    plan = plan_apply(
+        after, live, changes.marked(drift), mode="enforce", drift_actions=DriftActions()
+    )
+    assert plan.reported == ()
+    # Not applied (held, refused, failed): still git's at the next cycle.
+    kept = changes.settled(drift, ()).seen(after.spec, drift, live)
+    assert kept.marked(drift).items[0].by_git
+    # Applied: a later difference there is someone else's.
+    done = changes.settled(drift, (item.path,)).seen(after.spec, drift, live)
+    assert not done.marked(drift).items[0].by_git
+
+
+def test_without_an_earlier_spec_managed_fields_times_tell_whose_change_it_is() -> None:
+    live = live_object(OVERRIDES)
+    spec = copy.deepcopy(live["spec"])
+    spec["overrides"][0]["unmanaged"] = False
+    want = desired_state(git_document(spec)).spec
+    _owned_override(live, "oc")  # oc wrote at 2025-09-01T10:00:00Z
+    # cvsync never wrote: nothing of git's was changed away from.
+    assert GitChanges().seen(want, diff(want, live), live).marked(diff(want, live)).items[0].by_git
+    manage(live, "cvsync", {"f:spec": {"f:channel": {}}}, "Apply")
+    live["metadata"]["managedFields"][-1]["time"] = "2025-08-01T10:00:00Z"
+    # cvsync wrote before oc did: oc changed it since.
+    [item] = GitChanges().seen(want, diff(want, live), live).marked(diff(want, live)).items
+    assert not item.by_git
+
+
+def test_only_conflicts_on_someone_else_s_change_count_as_taken_back() -> None:
+    live = live_object(IDLE_4_16)
+    doc = git_document({**live_spec_of(live), "channel": "fast-4.16"})
+    drift = diff(desired_state(doc).spec, live)
+    conflicts = ((".spec.channel", "cluster-bootstrap"),)
+    git_change = GitChanges(desired_state(git_document(live_spec_of(live))).spec)
+    marked = git_change.seen(desired_state(doc).spec, drift, live).marked(drift)
+    assert taken_back(conflicts, marked) == ()
+    unchanged = GitChanges(desired_state(doc).spec).seen(desired_state(doc).spec, drift, live)
+    assert taken_back(conflicts, unchanged.marked(drift)) == conflicts
+
+
+def test_a_revision_reads_back_from_its_text_form() -> None:
+    assert Revision.parse("feature@x@sha1:" + "ab" * 20) == Revision("feature@x", "ab" * 20)
+    assert Revision.parse("main@sha1:short") is None

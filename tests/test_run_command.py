@@ -63,7 +63,8 @@ async def test_run_applies_git_and_stops_within_five_seconds_of_sigterm(tmp_path
                 line = await asyncio.wait_for(process.stderr.readline(), 30)
                 assert line, "cvsync run exited early"
                 record = json.loads(line)
-            assert record["reason"] == "DriftCorrected"
+            # git's channel replaces the installer's: git's change, not drift taken back.
+            assert record["reason"] == "Applied"
             channel = sandbox.store.get(sandbox.api.key(CLUSTER_VERSIONS, "", "version"))
             assert channel is not None
             assert channel["spec"]["channel"] == "fast-4.15"

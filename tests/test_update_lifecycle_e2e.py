@@ -91,12 +91,13 @@ async def test_an_accepted_conditional_update_commits_each_step_to_completed(
         assert applied.update.state is LifecycleState.REQUESTED
         await until(lambda: lifecycle_state(agent) is LifecycleState.COMPLETED, 60)
         await until(lambda: "completed" in " ".join(status_subjects(agent)), 30)
-        assert states_for(status_subjects(agent), "4.16.3") == [
+        subjects = status_subjects(agent)
+        assert states_for(subjects, "4.16.3") == [
             "requested",
             "accepted",
             "progressing",
             "completed",
-        ]
+        ], subjects
         status = agent.status_file()
         assert "state: completed" in status
         assert "target: 4.16.3" in status

@@ -226,3 +226,7 @@ class LeaderOnlySink:
         if not self._elector.leading:
             raise SourceError(f"not pushed: {self._elector.identity} is not the leader")
         return await self._sink.publish(files, message)
+
+    async def read(self, path: str) -> bytes | None:
+        data: bytes | None = await self._sink.read(path)  # reading needs no leadership
+        return data

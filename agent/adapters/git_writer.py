@@ -177,8 +177,25 @@ class StatusWriter:
             f" {self.max_attempts} times, last: {last or 'no result'}"
         )
 
+    async def read(self, path: str) -> bytes | None:
+        """The file at `path` on the branch's tip on the remote; None when either is absent."""
+        self._checked({path: b""})
+        async with self._order:
+            return await asyncio.to_thread(self._read_sync, path)
+
     async def close(self) -> None:
         await asyncio.to_thread(self._close_sync)
+
+    def _read_sync(self, path: str) -> bytes | None:
+        with self._thread_lock:
+            repo = self._open()
+            with self._workdir_lock(Path(repo.git_dir)):
+                self._check_remote(repo)
+                tip = self._fetch(repo)
+                if tip is None or not self._blobs_at(repo, tip, [path]):
+                    return None
+                data: bytes = (repo.commit(tip).tree / path).data_stream.read()
+                return data
 
     def _backoff(self, attempt: int) -> float:
         # Equal jitter: writers rejected by the same winner must not retry in lockstep.

@@ -12,7 +12,6 @@ from typing import Any
 
 import click
 
-from agent.adapters.checkout import checkout_revision
 from agent.cli.options import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, target_options
 from agent.engine.reconciler import select_spec
 from agent.errors import CvsyncError, UsageError
@@ -128,7 +127,11 @@ async def show_drift(options: dict[str, Any]) -> int:
         drift = diff_specs(desired.spec, live)
         plan_ = plan_apply(desired, live, drift, mode="enforce")
         # `diff` compares a file; `drift` reports a revision, as the agent's reports do.
-        label = checkout_revision(path).label() if options.get("report") else path.as_posix()
+        label = path.as_posix()
+        if options.get("report"):
+            from agent.adapters.checkout import checkout_revision  # noqa: PLC0415 - GitPython runs git on import
+
+            label = checkout_revision(path).label()
         report = options.get("report") and options["output"] in ("text", "markdown")
         if report and live is not None:
             state = AgentState(cluster=cluster_name, drift=drift_entries(drift.items))

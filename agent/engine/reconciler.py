@@ -35,6 +35,7 @@ from agent.spec.normalize import desired_state
 from agent.spec.parse import parse_file
 from agent.spec.validate import validate_document
 from agent.sync.diff import diff
+from agent.sync.drift_policy import GitChanges, taken_back
 from agent.sync.plan import plan_apply
 from agent.upgrade.decision import check_upgrade
 from agent.upgrade.lifecycle import git_target, observe_update
@@ -127,6 +128,7 @@ class Reconciler:
         self._observed_version: int | None = None  # the newest resourceVersion observed
         self.newest_live: dict[str, Any] | None = None  # the object that version belongs to
         self._held: UpgradeCheck | None = None  # the gates' last decision on git's target
+        self.git_changes = GitChanges()  # tells git's own changes from someone else's
         # A refused apply is not retried until git's body or the live spec's ownership
         # changes: repeating it would only repeat the same 409 on every status update.
         self._refused: tuple[str, CycleOutcome, float] | None = None  # (attempt, outcome, until)
@@ -248,6 +250,16 @@ class Reconciler:
                 Result.FAILED, exc.reason, exc.message, revision, retryable=exc.retryable
             )
         drift = diff(desired.state.spec, live)
+        changes = self.git_changes.seen(desired.state.spec, drift, live)
+        drift = changes.marked(drift)
+        outcome = await self._act(desired, live, drift)
+        self.git_changes = changes.settled(drift, outcome.corrected)
+        return outcome
+
+    async def _act(
+        self, desired: DesiredSpec, live: dict[str, Any] | None, drift: Drift
+    ) -> CycleOutcome:
+        revision = desired.revision
         policy = desired.policy
         upgrade = None if live is None else check_upgrade(desired.state, live, policy, self.clock())
         observe = self.settings.mode == "observe" or policy.mode is Mode.OBSERVE
@@ -280,9 +292,12 @@ class Reconciler:
             self.observed, taken = await apply_taking_back(
                 self.cluster, plan.body, force=self.settings.force_conflicts, dry_run=False
             )
-            if taken:
+            # Forcing over the installer's value for a field git changed is git's change;
+            # only someone else's value where git had another is drift taken back.
+            drifted = taken_back(taken, drift)
+            if drifted:
                 reason = "DriftCorrected"
-                message = "took back " + ", ".join(f'{f} from "{o}"' for f, o in taken)
+                message = "took back " + ", ".join(f'{f} from "{o}"' for f, o in drifted)
         except ApplyConflictError as exc:
             owners = ", ".join(f'{field} is owned by "{owner}"' for field, owner in exc.conflicts)
             refused = CycleOutcome(

@@ -193,18 +193,11 @@ class Runtime:
             self._record(outcome, reasons)
             self._schedule_retry(outcome, refresh)
             self._schedule_edge(outcome)
-            await self._announce(outcome)
             # A watch event may have moved git's target on while the cycle ran: the newest
-            # observation is what is told and written, never the cycle's older one.
-            lifecycle = self.reconciler.lifecycle
-            await self._follow_update(lifecycle)
-            if self.writeback is not None:
-                live = self.reconciler.newest_live or self.reconciler.last_live
-                current = replace(outcome, update=lifecycle)
-                self.writeback.offer(
-                    live,
-                    agent_state(self.settings.cluster, current, self.reconciler.last_applied),
-                )
+            # observation is what is written and told, never the cycle's older one.
+            self._offer(outcome)
+            await self._announce(outcome)
+            await self._follow_update(self.reconciler.lifecycle)
             async with self._cycles_done:
                 self.cycles += 1
                 self._cycles_done.notify_all()
@@ -256,12 +249,19 @@ class Runtime:
         lifecycle = self.reconciler.observe_live(live)
         if lifecycle is None or lifecycle.same_answer(told) or self.last_outcome is None:
             return
+        self._offer(self.last_outcome)  # before any await: the next event may move it on
         await self._follow_update(lifecycle)
-        if self.writeback is not None:
-            outcome = replace(self.last_outcome, update=lifecycle)
-            self.writeback.offer(
-                live, agent_state(self.settings.cluster, outcome, self.reconciler.last_applied)
-            )
+
+    def _offer(self, outcome: CycleOutcome) -> None:
+        """Hand write-back the newest view: the newest object observed and where git's target
+        stands on it. Called with no await since the observation, so no state is skipped."""
+        if self.writeback is None:
+            return
+        live = self.reconciler.newest_live or self.reconciler.last_live
+        current = replace(outcome, update=self.reconciler.lifecycle)
+        self.writeback.offer(
+            live, agent_state(self.settings.cluster, current, self.reconciler.last_applied)
+        )
 
     async def _follow_update(self, lifecycle: UpdateLifecycle | None) -> None:
         """A log line, an Event and the metric for each move of git's target to another state;

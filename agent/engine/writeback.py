@@ -13,13 +13,17 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from agent.adapters.git_writer import status_commit_message
 from agent.engine.reconciler import CycleOutcome
 from agent.errors import SourceError
+from agent.model.revision import Revision
 from agent.model.status import AgentState, FieldConflict, StatusSummary
 from agent.report.status_markdown import render_drift_report_markdown, render_markdown
 from agent.report.status_render import render_yaml
@@ -30,6 +34,8 @@ _LOG = logging.getLogger("cvsync.writeback")
 
 class StatusSink(Protocol):
     async def publish(self, files: Mapping[str, bytes], message: str) -> Any: ...
+
+    async def read(self, path: str) -> bytes | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +62,26 @@ def agent_state(cluster: str, outcome: CycleOutcome, last_applied: Any) -> Agent
     )
 
 
+def status_path(cluster: str) -> str:
+    return f"status/{cluster}.yaml"
+
+
+def _last_applied_in(data: bytes | None) -> Revision | None:
+    """cvsync.lastApplied of a status file cvsync wrote; None when absent or unreadable."""
+    if not data:
+        return None
+    try:
+        document = YAML(typ="safe").load(data)
+    except YAMLError:
+        return None
+    agent = document.get("cvsync") if isinstance(document, dict) else None
+    text = agent.get("lastApplied") if isinstance(agent, dict) else None
+    return Revision.parse(text) if isinstance(text, str) else None
+
+
 def status_files(cluster: str, summary: StatusSummary) -> dict[str, bytes]:
     return {
-        f"status/{cluster}.yaml": render_yaml(summary).encode(),
+        status_path(cluster): render_yaml(summary).encode(),
         f"status/{cluster}.md": render_markdown(summary).encode(),
         f"status/{cluster}-drift.md": render_drift_report_markdown(summary).encode(),
     }
@@ -107,6 +130,7 @@ class WriteBack:
         # replaced by a newer view before git has it.
         self._steps: list[tuple[Mapping[str, Any] | None, AgentState]] = []
         self._wake = asyncio.Event()
+        self._recorded: tuple[Revision | None] | None = None  # lastApplied in git, once read
 
     def offer(self, live: Mapping[str, Any] | None, state: AgentState) -> None:
         """Hand over a cycle's view without waiting for git: the newest view wins, except
@@ -126,9 +150,11 @@ class WriteBack:
                 async with asyncio.timeout(max(self.min_interval / 3, 0.05)):
                     await self._wake.wait()
             self._wake.clear()
-            steps, self._steps = self._steps, []
-            for step in steps:
-                await self.observe(*step)
+            # Steps kept while earlier ones were published go first, then the newest view.
+            while self._steps:
+                steps, self._steps = self._steps, []
+                for step in steps:
+                    await self.observe(*step)
             if self._latest is not None:
                 latest, self._latest = self._latest, None
                 await self.observe(*latest)
@@ -138,6 +164,8 @@ class WriteBack:
         """Consider the status after a cycle; publish now, later, or not at all."""
         if live is None:
             return
+        if state.last_applied is None:
+            state = replace(state, last_applied=await self._recorded_last_applied())
         summary = summarize(live, state)
         key = meaning(summary)
         if self.published is not None and key == self.published.meaning:
@@ -149,6 +177,19 @@ class WriteBack:
             await self._publish(summary, key)
         else:
             self.pending = summary
+
+    async def _recorded_last_applied(self) -> Revision | None:
+        """What the status file already in git says cvsync applied last: after a restart the
+        agent has applied nothing yet, and its own record must not turn into null. Read once."""
+        if self._recorded is None:
+            self._recorded = (None,)
+            try:
+                data = await self.sink.read(status_path(self.cluster))
+            except SourceError as exc:
+                _LOG.warning("status file not read: %s", exc.message, extra={"reason": exc.reason})
+                data = None
+            self._recorded = (_last_applied_in(data),)
+        return self._recorded[0]
 
     async def flush(self) -> None:
         """Publish what waited for the interval (called by the runtime's timer)."""

@@ -19,8 +19,9 @@ class DriftKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class DriftItem:
-    """One drifted field: its API path (overrides keyed, never indexed), both values, and
-    the field manager that owns the live value (from managedFields), when known."""
+    """One drifted field: its API path (overrides keyed, never indexed), both values, the
+    field manager that owns the live value (from managedFields), when known, and whose
+    change it is."""
 
     path: str  # e.g. .spec.channel or .spec.overrides[kind=Deployment,group=apps,...]
     desired: Any
@@ -29,6 +30,9 @@ class DriftItem:
     owner: str | None = None
     owner_since: str | None = None  # the owner entry's time, RFC 3339
     detail: str = ""  # why, in words: e.g. which version the cluster runs for forward drift
+    # git changed the field since cvsync last carried git's spec out: applying it is git's own
+    # change, not drift taken back from whoever set the live value.
+    by_git: bool = False
 
 
 @dataclass(frozen=True, slots=True)

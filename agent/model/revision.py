@@ -5,7 +5,10 @@ Pure data.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+_REVISION = re.compile(r"(?P<ref>\S+)@sha1:(?P<sha>[0-9a-f]{40}|[0-9a-f]{64})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +22,12 @@ class Revision:
     @property
     def short(self) -> str:
         return f"{self.ref}@{self.sha[:12]}"
+
+    @classmethod
+    def parse(cls, text: str) -> Revision | None:
+        """The revision `str(revision)` wrote, or None for anything else."""
+        found = _REVISION.fullmatch(text.strip())
+        return cls(found["ref"], found["sha"]) if found else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,6 +103,9 @@ class Desired:
     architecture: str | None = None  # Multi, amd64…, when the object says
     requested: bool = False  # spec.desiredUpdate is set
     request_fields: tuple[str, ...] = ()  # its non-empty version, image, architecture
+    # Their values as spec.desiredUpdate holds them: until the operator takes the target
+    # (or when it refuses it), status.desired still names the previous release.
+    request_values: tuple[tuple[str, str], ...] = ()
     forced: bool = False  # spec.desiredUpdate.force
 
     @property

@@ -63,6 +63,7 @@ def document(summary: StatusSummary, *, heartbeat: bool = True) -> dict[str, Any
             "architecture": desired.architecture,
             "requested": desired.requested,
             "requestFields": FlowList(desired.request_fields),
+            "request": dict(desired.request_values) or None,
             "forced": desired.forced,
             "imageOnly": desired.image_only,
             "channels": FlowList(desired.channels),

@@ -141,12 +141,15 @@ def _present(**fields: Any) -> dict[str, Any]:
 
 
 def _request(desired: Any) -> dict[str, Any] | None:
-    """spec.desiredUpdate: the fields the status file says were requested, with their values
-    from status.desired (the operator reconciles towards what was asked)."""
+    """spec.desiredUpdate: the fields the status file says were requested, with the values it
+    recorded (older files: status.desired's, the release the operator reconciles towards)."""
     if not isinstance(desired, Mapping) or desired.get("requested") is not True:
         return None
+    recorded = mapping(desired.get("request"))
     fields = texts(desired.get("requestFields"))
-    out: dict[str, Any] = {f: desired[f] for f in fields if text(desired.get(f))}
+    # The values requested, where the file records them; older files only name the fields.
+    source = recorded if recorded else desired
+    out: dict[str, Any] = {f: source[f] for f in fields if text(source.get(f))}
     if desired.get("forced") is True:
         out["force"] = True
     return out

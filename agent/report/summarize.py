@@ -232,6 +232,11 @@ def _desired(raw: Any, request: Any, conditions: Mapping[str, ConditionSummary])
         request_fields=tuple(
             k for k in ("version", "image", "architecture") if text(wanted.get(k))
         ),
+        request_values=tuple(
+            (k, text(wanted.get(k)))
+            for k in ("version", "image", "architecture")
+            if text(wanted.get(k))
+        ),
         forced=wanted.get("force") is True,
     )
 

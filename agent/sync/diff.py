@@ -64,7 +64,7 @@ def diff(
         if key == DESIRED_UPDATE:
             if same_request(pinned_update(git_side, live_side), live_side):
                 continue
-            items.append(_desired_update_item(value, live_side, live_obj))
+            items.append(_desired_update_item(value, live_side, live_obj, field_manager))
         elif covers(git_side, live_side):  # equality first: cheap, and the usual answer
             continue
         else:
@@ -186,13 +186,17 @@ def _lookup(value: Any, steps: tuple[str | Mapping[str, Any], ...]) -> Any:
 
 
 def _desired_update_item(
-    git_update: Any, live_update: Any, live_obj: Mapping[str, Any] | None
+    git_update: Any, live_update: Any, live_obj: Mapping[str, Any] | None, field_manager: str
 ) -> DriftItem:
     path = f".spec.{DESIRED_UPDATE}"
     live_value = None if live_update is ABSENT else live_update
     owner = owner_of(live_obj, ("spec", DESIRED_UPDATE)) if live_value is not None else None
     kind = DriftKind.MISSING if live_value is None else DriftKind.CHANGED
-    detail = forward_reason(git_update, live_obj) if isinstance(git_update, dict) else ""
+    detail = ""
+    if isinstance(git_update, dict):
+        detail = forward_reason(git_update, live_obj) or newer_target_reason(
+            git_update, live_obj, field_manager
+        )
     return DriftItem(
         path,
         git_update,
@@ -239,6 +243,51 @@ def forward_reason(git_update: Mapping[str, Any], live_obj: Mapping[str, Any] | 
         if is_older(version, reference):
             return f"git asks for {version}; the cluster {what}"
     return ""
+
+
+def newer_target_reason(
+    git_update: Mapping[str, Any],
+    live_obj: Mapping[str, Any] | None,
+    field_manager: str = FIELD_MANAGER,
+) -> str:
+    """Why `git_update` would replace a newer target someone other than cvsync set in
+    spec.desiredUpdate, started by the operator or not; "" when it would not. A target
+    cvsync set alone is git's own, and git may change its mind about it."""
+    live_update = live_spec(live_obj).get(DESIRED_UPDATE)
+    if not isinstance(live_update, Mapping):
+        return ""
+    status = live_obj.get("status") if live_obj else None
+    status = status if isinstance(status, Mapping) else {}
+    leaf = "version" if live_update.get("version") else "image"
+    owner = owner_of(live_obj, ("spec", DESIRED_UPDATE, leaf))
+    others = [m for m in owner.managers if m != field_manager] if owner else []
+    theirs, ours = _target_version(live_update, status), _target_version(git_update, status)
+    if not (others and theirs and ours and is_older(ours, theirs)):
+        return ""
+    history = [e for e in status.get("history") or () if isinstance(e, Mapping)]
+    started = any(e.get("version") == theirs for e in history)
+    progress = "the operator has started it" if started else "the operator has not started it yet"
+    setters = ", ".join(f'"{manager}"' for manager in others)
+    return f"git asks for {ours}; {setters} set the target to {theirs}, and {progress}"
+
+
+def _target_version(update: Mapping[str, Any], status: Mapping[str, Any]) -> str:
+    """A desiredUpdate's version, or the version the cluster lists for its image."""
+    if update.get("version"):
+        return str(update["version"])
+    image = update.get("image")
+    if not image:
+        return ""
+    conditional = (c.get("release") for c in status.get("conditionalUpdates") or ())
+    listed = [*(status.get("availableUpdates") or ()), *conditional, *(status.get("history") or ())]
+    return next(
+        (
+            str(r.get("version") or "")
+            for r in listed
+            if isinstance(r, Mapping) and r.get("image") == image
+        ),
+        "",
+    )
 
 
 def _references(

@@ -92,6 +92,18 @@ def owner_of(live_obj: Mapping[str, Any] | None, path: OwnerPath) -> FieldOwner 
     return FieldOwner(managers, _latest(entry.time for entry in chosen))
 
 
+def last_write(live_obj: Mapping[str, Any] | None, manager: str) -> str | None:
+    """When `manager` last changed the object, from its entries' times (None: never, or not
+    recorded). The server stamps an entry only when the write changed something."""
+    return _latest(entry.time for entry in managed_entries(live_obj) if entry.manager == manager)
+
+
+def is_later(moment: str | None, than: str | None) -> bool:
+    """True when both RFC 3339 times are known and `moment` is strictly after `than`."""
+    first, second = _parsed(moment), _parsed(than)
+    return first is not None and second is not None and first > second
+
+
 def owned_leaves(live_obj: Mapping[str, Any] | None, manager: str) -> tuple[OwnerPath, ...]:
     """Every leaf path `manager` owns, in any of its entries (Apply and Update alike)."""
     out: list[OwnerPath] = []
@@ -172,12 +184,16 @@ def _latest(times: Iterable[str | None]) -> str | None:
     """The most recent RFC 3339 time: when the value as it stands was last written."""
     best: tuple[datetime, str] | None = None
     for text in times:
-        if not text:
-            continue
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            continue
-        if best is None or moment > best[0]:
+        moment = _parsed(text)
+        if moment is not None and text and (best is None or moment > best[0]):
             best = (moment, text)
     return best[1] if best else None
+
+
+def _parsed(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None

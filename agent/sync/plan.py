@@ -19,7 +19,7 @@ from agent.model.policy import DriftActions
 from agent.spec.normalize import live_spec, whole_desired_update
 from agent.sync.diff import DESIRED_UPDATE, FIELD_MANAGER, pinned_update
 from agent.sync.drift_policy import keep_live_values, reported_by_policy, spec_field
-from agent.sync.owners import owned_leaves
+from agent.sync.owners import owned_leaves, owner_of
 
 Mode = Literal["enforce", "observe"]
 _DESIRED_UPDATE_PATH = f".spec.{DESIRED_UPDATE}"
@@ -60,7 +60,8 @@ def plan_apply(
             "the file is for another cluster, nothing is written",
             reported=drift.paths,
         )
-    if not drift:
+    split = _split_owners(spec, live_obj, drift, field_manager)
+    if not drift and not split:
         return ApplyPlan(None, None, "in sync with git: nothing to write")
 
     rollback_allowed = _rollback_allowed(desired)
@@ -94,13 +95,16 @@ def plan_apply(
             held.append(item)
             notes.append(f"{upgrade.reason}: desiredUpdate stays pending; {upgrade.summary()}")
 
+    if split:
+        notes.append(_takeover_text(split))
     if mode == "observe":
-        text = f"observe mode, nothing written; drift: {_describe(drift.items)}"
+        text = "observe mode, nothing written"
+        text += f"; drift: {_describe(drift.items)}" if drift else ""
         return ApplyPlan(None, None, _join(text, notes), reported=drift.paths)
 
     corrected = tuple(item for item in drift.items if item not in held)
     reported = tuple(item.path for item in held)
-    if not corrected:
+    if not corrected and not split:
         return ApplyPlan(None, None, _join("nothing to write", notes), reported=reported)
     hold_update = any(item.path == _DESIRED_UPDATE_PATH for item in held)
     resolved = None
@@ -110,8 +114,14 @@ def plan_apply(
             notes.append(
                 f"the upgrade gates pass: desiredUpdate is applied as {_target_text(resolved)}"
             )
+    drifting = _DESIRED_UPDATE_PATH in drift.paths
     body = _body(
-        desired, live_obj, hold=hold_update, field_manager=field_manager, resolved=resolved
+        desired,
+        live_obj,
+        hold=hold_update,
+        drifting=drifting,
+        field_manager=field_manager,
+        resolved=resolved,
     )
     keep_live_values(
         body["spec"], live_spec(live_obj), tuple(i for i in held if i.path != _DESIRED_UPDATE_PATH)
@@ -121,7 +131,7 @@ def plan_apply(
             "spec.overrides is set: the operator reports Upgradeable=False "
             "(ClusterVersionOverridesSet), which blocks minor upgrades"
         )
-    text = f"applies {_describe(corrected)}"
+    text = f"applies {_describe(corrected)}" if corrected else "applies no new value"
     return ApplyPlan(
         body, None, _join(text, notes), tuple(item.path for item in corrected), reported
     )
@@ -132,6 +142,7 @@ def _body(
     live_obj: Mapping[str, Any],
     *,
     hold: bool,
+    drifting: bool,
     field_manager: str,
     resolved: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
@@ -139,18 +150,25 @@ def _body(
     fields git declares, desiredUpdate whole; never status."""
     body_spec = copy.deepcopy(dict(desired.spec))  # the cycle's desired state stays as it is
     live_update = live_spec(live_obj).get(DESIRED_UPDATE)
+    as_live = _live_update(live_obj)
     if resolved:
         body_spec[DESIRED_UPDATE] = whole_desired_update(resolved)
+    elif DESIRED_UPDATE in body_spec and as_live is not None and not drifting:
+        # git asks for the live value: send it as it stands, every field of it, so that the
+        # apply owns the whole unit and moves nothing.
+        body_spec[DESIRED_UPDATE] = as_live
     elif isinstance(body_spec.get(DESIRED_UPDATE), Mapping):
-        # A version git names and cvsync pinned to its digest stays pinned.
+        # A version git names and cvsync pinned to its digest stays pinned; every field the
+        # operator reads is sent, so cvsync never owns half of the unit.
         pinned = pinned_update(body_spec[DESIRED_UPDATE], live_update)
         body_spec[DESIRED_UPDATE] = whole_desired_update(pinned)
     if hold:
         body_spec.pop(DESIRED_UPDATE, None)
         # Server-side apply removes a field its only owner stops sending. When cvsync owns
-        # (part of) desiredUpdate, send the live value unchanged instead: nothing moves.
-        if isinstance(live_update, Mapping) and _owns_desired_update(live_obj, field_manager):
-            body_spec[DESIRED_UPDATE] = whole_desired_update(live_update)
+        # (part of) desiredUpdate, send the live value unchanged instead: nothing moves, and
+        # cvsync owns all of it rather than half.
+        if as_live is not None and _owns_desired_update(live_obj, field_manager):
+            body_spec[DESIRED_UPDATE] = as_live
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
@@ -160,8 +178,49 @@ def _body(
 
 
 def _owns_desired_update(live_obj: Mapping[str, Any], field_manager: str) -> bool:
-    return any(
-        path[:2] == ("spec", DESIRED_UPDATE) for path in owned_leaves(live_obj, field_manager)
+    return bool(_owned_update_fields(live_obj, field_manager))
+
+
+def _owned_update_fields(live_obj: Mapping[str, Any], field_manager: str) -> set[str]:
+    return {
+        str(path[2])
+        for path in owned_leaves(live_obj, field_manager)
+        if path[:2] == ("spec", DESIRED_UPDATE) and len(path) > 2
+    }
+
+
+def _live_update(live_obj: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The live spec.desiredUpdate exactly as the server holds it."""
+    spec = live_obj.get("spec")
+    update = spec.get(DESIRED_UPDATE) if isinstance(spec, Mapping) else None
+    return copy.deepcopy(dict(update)) if isinstance(update, Mapping) else None
+
+
+def _split_owners(
+    spec: Mapping[str, Any], live_obj: Mapping[str, Any], drift: Drift, field_manager: str
+) -> dict[str, tuple[str, ...]]:
+    """{field: its other owners} for the desiredUpdate fields cvsync does not own, when git
+    asks for the live value and cvsync owns the rest: a split the unit must not stay in
+    (`oc adm upgrade` took version and image, then git caught up with it)."""
+    live_update = _live_update(live_obj)
+    if DESIRED_UPDATE not in spec or live_update is None or _DESIRED_UPDATE_PATH in drift.paths:
+        return {}
+    mine = _owned_update_fields(live_obj, field_manager)
+    if not mine:
+        return {}
+    split: dict[str, tuple[str, ...]] = {}
+    for name in sorted(set(live_update) - mine):
+        owner = owner_of(live_obj, ("spec", DESIRED_UPDATE, name))
+        split[name] = owner.managers if owner else ()
+    return split
+
+
+def _takeover_text(split: Mapping[str, tuple[str, ...]]) -> str:
+    owners = sorted({manager for managers in split.values() for manager in managers})
+    held = ", ".join(f'"{manager}"' for manager in owners) or "no manager"
+    return (
+        f"takes over {_DESIRED_UPDATE_PATH} as one unit: git asks for the live value, and "
+        f"{held} held {', '.join(split)} of it"
     )
 
 
