@@ -9,7 +9,7 @@ import asyncio
 import subprocess
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,9 @@ class Agent:
     writeback: WriteBack
     cluster_id: str
     channel: str
+    # Every cycle's outcome, oldest first: the runtime keeps only its recent ones, and an
+    # update at the sandbox's speed runs dozens of cycles while a test looks away.
+    outcomes: list[CycleOutcome] = field(default_factory=list)
 
     def live(self) -> dict[str, Any]:
         found = self.sandbox.store.get(self.sandbox.api.key(CLUSTER_VERSIONS, "", "version"))
@@ -82,14 +85,12 @@ class Agent:
     async def outcome(
         self, wanted: Callable[[CycleOutcome], bool], since: int | None = None
     ) -> CycleOutcome:
-        """The first cycle from now on (or after cycle number `since`) that `wanted` accepts
+        """The first cycle from now on (or after `since` cycles) that `wanted` accepts
         (cycles may also run for the live watch or the operator's status updates)."""
-        seen = self.runtime.cycles if since is None else since
+        seen = len(self.outcomes) if since is None else since
         deadline = asyncio.get_running_loop().time() + 20
         while True:
-            new = self.runtime.cycles - seen
-            fresh = list(self.runtime.recent_outcomes)[-new:] if new > 0 else []
-            found = next((o for o in fresh if wanted(o)), None)
+            found = next((o for o in self.outcomes[seen:] if wanted(o)), None)
             if found is not None:
                 return found
             assert asyncio.get_running_loop().time() < deadline, "no such cycle"
@@ -124,6 +125,15 @@ async def running_agent(
         writer = StatusWriter(remote.url, "main", tmp_path / "agent" / "status", None)
         writeback = WriteBack(CLUSTER, writer, min_interval=0)
         reconciler = Reconciler(settings, source, cluster, clock=clock)
+        outcomes: list[CycleOutcome] = []
+        cycle = reconciler.cycle
+
+        async def recorded(*, refresh_source: bool) -> CycleOutcome:
+            outcome = await cycle(refresh_source=refresh_source)
+            outcomes.append(outcome)
+            return outcome
+
+        reconciler.cycle = recorded  # type: ignore[method-assign]
         runtime = Runtime(
             settings,
             reconciler,
@@ -136,7 +146,7 @@ async def running_agent(
         task = asyncio.create_task(runtime.run(stop))
         try:
             await runtime.wait_for_cycles(1, timeout=20)
-            yield Agent(sandbox, remote, runtime, writeback, cluster_id, channel)
+            yield Agent(sandbox, remote, runtime, writeback, cluster_id, channel, outcomes)
         finally:
             stop.set()
             await asyncio.wait_for(task, 20)

@@ -117,7 +117,7 @@ async def test_a_commit_during_a_blackout_waits_and_applies_the_moment_it_ends(
         assert "desiredUpdate" not in agent.live()["spec"]
 
         # The blackout ends: the agent re-evaluates at the edge, with no trigger of ours.
-        before = agent.runtime.cycles  # the cycle the edge starts may end before we look
+        before = len(agent.outcomes)  # the cycle the edge starts may end before we look
         await clock.move_to(edge)
         opened = await agent.outcome(lambda o: o.result is not Result.WAITING, since=before)
         assert opened.result is Result.APPLIED, opened.message
@@ -145,7 +145,7 @@ async def test_a_new_target_waits_for_the_maintenance_window_and_an_open_one_app
         opens = datetime(2026, 12, 5, 1, 0, tzinfo=UTC)  # Saturday 02:00 CET
         assert waiting.upgrade.window.next_change == opens
         assert "the next opens 2026-12-05 02:00 CET" in waiting.message
-        before = agent.runtime.cycles  # the cycle the edge starts may end before we look
+        before = len(agent.outcomes)  # the cycle the edge starts may end before we look
         await clock.move_to(opens)
         opened = await agent.outcome(lambda o: o.result is not Result.WAITING, since=before)
         assert opened.result is Result.APPLIED, opened.message
