@@ -72,6 +72,9 @@ class Risk:
     message: str
     url: str
     rules: tuple[str, ...] = ()  # the matching rule types, in order: PromQL, Always…
+    # The operator's Applies condition (True, False, Unknown) where it publishes one
+    # (status.conditionalUpdateRisks, ClusterUpdateAcceptRisks); "" where it does not say.
+    applies: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +105,7 @@ class Desired:
     requested: bool = False  # spec.desiredUpdate is set
     request_fields: tuple[str, ...] = ()  # its non-empty version, image, architecture
     forced: bool = False  # spec.desiredUpdate.force
+    accept_risks: tuple[str, ...] = ()  # spec.desiredUpdate.acceptRisks, by name
 
     @property
     def image_only(self) -> bool:
