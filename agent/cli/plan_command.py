@@ -30,7 +30,7 @@ from agent.report.status_live import load_live_object
 from agent.spec.normalize import desired_state, keyed_overrides
 from agent.sync.diff import diff as diff_specs
 from agent.sync.plan import Mode, plan_apply
-from agent.upgrade.decision import check_upgrade
+from agent.upgrade.decision import accepted_risk_names, check_upgrade, with_accepted_risks
 from agent.upgrade.graph import UpdateGraph
 from agent.upgrade.policy import parse_policy
 from agent.upgrade.status_read import mapping, mappings, text
@@ -113,7 +113,11 @@ async def _plan(
     cluster = await KubeCluster.connect(kubeconfig=request.kubeconfig, context=request.context)
     try:
         live = await cluster.get()
-        offline = _offline(document, live, policy, now, label="the cluster", findings=findings)
+        accept_risks = live is not None and (await cluster.served_schema()).accept_risks
+        offline = _offline(
+            document, live, policy, now, label="the cluster", findings=findings,
+            accept_risks=accept_risks,
+        )  # fmt: skip
         changes: list[dict[str, Any]] = []
         plan = offline.plan
         if plan.body is not None and plan.stalled is None:
@@ -135,8 +139,13 @@ def _offline(
     *,
     label: str,
     findings: tuple[str, ...],
+    accept_risks: bool = False,
 ) -> Planned:
+    """The plan against `live`. `accept_risks`: the cluster's schema declares acceptRisks (only
+    the server can say; a status file cannot), so the policy's accepted risks go there."""
     desired = desired_state(document)
+    if accept_risks:
+        desired = with_accepted_risks(desired, accepted_risk_names(policy, now))
     upgrade = None if live is None else check_upgrade(desired, live, policy, now)
     drift = diff_specs(desired.spec, live)
     mode: Mode = "observe" if policy.mode == "observe" else "enforce"

@@ -35,7 +35,7 @@ from agent.spec.parse import parse_file
 from agent.spec.validate import validate_document
 from agent.sync.diff import diff
 from agent.sync.plan import plan_apply
-from agent.upgrade.decision import check_upgrade
+from agent.upgrade.decision import accepted_risk_names, check_upgrade, with_accepted_risks
 from agent.upgrade.policy import parse_policy
 
 FORBIDDEN_RETRY = 60.0  # seconds before an apply RBAC refused is tried again
@@ -195,12 +195,17 @@ class Reconciler:
             return CycleOutcome(
                 Result.FAILED, exc.reason, exc.message, revision, retryable=exc.retryable
             )
-        drift = diff(desired.state.spec, live)
         policy = desired.policy
-        upgrade = None if live is None else check_upgrade(desired.state, live, policy, self.clock())
+        state = desired.state
+        # The risks the policy accepts go to a cluster whose schema has acceptRisks.
+        names = accepted_risk_names(policy, self.clock()) if live is not None else ()
+        if names and (await self.cluster.served_schema()).accept_risks:
+            state = with_accepted_risks(state, names)
+        drift = diff(state.spec, live)
+        upgrade = None if live is None else check_upgrade(state, live, policy, self.clock())
         observe = self.settings.mode == "observe" or policy.mode is Mode.OBSERVE
         plan = plan_apply(
-            desired.state,
+            state,
             live,
             drift,
             mode="observe" if observe else "enforce",

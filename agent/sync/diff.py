@@ -11,7 +11,7 @@ from typing import Any
 
 from deepdiff import DeepDiff
 
-from agent.model.clusterversion_api import OVERRIDE_KEYS
+from agent.model.clusterversion_api import ACCEPT_RISKS, OVERRIDE_KEYS
 from agent.model.drift import Drift, DriftItem, DriftKind
 from agent.model.versions import is_older
 from agent.spec.normalize import keyed_overrides, live_spec, override_key
@@ -63,7 +63,9 @@ def diff(
             git_side, live_side = value, live.get(key, ABSENT)
         if key == DESIRED_UPDATE:
             git_side = pinned_update(git_side, live_side)
-        if covers(git_side, live_side):  # equality first: cheap, and the usual answer
+            if update_covers(git_side, live_side, live_obj, field_manager):
+                continue
+        elif covers(git_side, live_side):  # equality first: cheap, and the usual answer
             continue
         if key == DESIRED_UPDATE:
             items.append(_desired_update_item(value, live_side, live_obj))
@@ -86,6 +88,44 @@ def covers(git: Any, live: Any) -> bool:
     if isinstance(git, list):
         return len(git) == len(live) and all(map(covers, git, live))
     return bool(git == live)
+
+
+def update_covers(
+    git_update: Any, live_update: Any, live_obj: Mapping[str, Any] | None, manager: str
+) -> bool:
+    """desiredUpdate is as git wants it: every field covered, and acceptRisks (a map list
+    keyed by name, whose entries others may add) holding each name git sends while `manager`
+    owns no name git stopped sending (server-side apply removes those on the next apply)."""
+    if not (isinstance(git_update, dict) and isinstance(live_update, dict)):
+        return covers(git_update, live_update)
+    rest = {key: value for key, value in git_update.items() if key != ACCEPT_RISKS}
+    if not covers(rest, live_update):
+        return False
+    wanted = risk_names(git_update.get(ACCEPT_RISKS))
+    return wanted <= risk_names(live_update.get(ACCEPT_RISKS)) and (
+        owned_risk_names(live_obj, manager) <= wanted
+    )
+
+
+def risk_names(accept_risks: Any) -> frozenset[str]:
+    """The names in an acceptRisks list; anything malformed names nothing."""
+    if not isinstance(accept_risks, list):
+        return frozenset()
+    return frozenset(
+        str(entry["name"])
+        for entry in accept_risks
+        if isinstance(entry, Mapping) and "name" in entry
+    )
+
+
+def owned_risk_names(live_obj: Mapping[str, Any] | None, manager: str) -> frozenset[str]:
+    """The acceptRisks entries `manager` owns in the live object's managedFields."""
+    prefix = ("spec", DESIRED_UPDATE, ACCEPT_RISKS)
+    return frozenset(
+        str(path[3].get("name"))
+        for path in owned_leaves(live_obj, manager)
+        if path[:3] == prefix and len(path) > 3 and isinstance(path[3], Mapping)
+    )
 
 
 def pinned_update(git_update: Any, live_update: Any) -> Any:
@@ -269,8 +309,14 @@ def _extra_items(
             continue
         live_value = _lookup(_keyed_spec(live), unit[1:])
         owner = owner_of(live_obj, unit)
-        if live_value is ABSENT or owner is None or owner.managers != (manager,):
+        if live_value is ABSENT or owner is None or manager not in owner.managers:
             continue
+        # desiredUpdate is one unit whose parts may have other owners too (an acceptRisks
+        # name `oc adm upgrade accept` added): the next apply would still remove the parts
+        # cvsync alone owns, its version and image among them.
+        if owner.managers != (manager,) and unit != ("spec", DESIRED_UPDATE):
+            continue
+        alone = "alone " if owner.managers == (manager,) else ""
         yield DriftItem(
             render_path(unit),
             None,
@@ -278,7 +324,7 @@ def _extra_items(
             DriftKind.EXTRA,
             owner.manager,
             owner.since,
-            f"git no longer declares it and {manager} alone owns it: the next apply removes it",
+            f"git no longer declares it and {manager} {alone}owns it: the next apply removes it",
         )
 
 

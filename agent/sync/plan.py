@@ -10,14 +10,14 @@ import copy
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from agent.model.clusterversion_api import API_VERSION, KIND, OBJECT_NAME
+from agent.model.clusterversion_api import ACCEPT_RISKS, API_VERSION, KIND, OBJECT_NAME
 from agent.model.desired import DesiredState
 from agent.model.drift import Drift, DriftItem, DriftKind
 from agent.model.gates import UpgradeCheck
 from agent.model.plan import ALLOW_ROLLBACK_ANNOTATION, ApplyPlan, PlanReason
 from agent.model.policy import DriftActions
 from agent.spec.normalize import DESIRED_UPDATE_ZERO, live_spec
-from agent.sync.diff import DESIRED_UPDATE, FIELD_MANAGER, pinned_update
+from agent.sync.diff import DESIRED_UPDATE, FIELD_MANAGER, owned_risk_names, pinned_update
 from agent.sync.drift_policy import keep_live_values, reported_by_policy, spec_field
 from agent.sync.owners import owned_leaves
 
@@ -140,7 +140,9 @@ def _body(
     body_spec = copy.deepcopy(dict(desired.spec))  # the cycle's desired state stays as it is
     live_update = live_spec(live_obj).get(DESIRED_UPDATE)
     if resolved:
-        body_spec[DESIRED_UPDATE] = {**DESIRED_UPDATE_ZERO, **resolved}
+        # The gates resolve the target; the risks the policy accepts go with it.
+        accepted = {k: v for k, v in body_spec.get(DESIRED_UPDATE, {}).items() if k == ACCEPT_RISKS}
+        body_spec[DESIRED_UPDATE] = {**DESIRED_UPDATE_ZERO, **resolved, **accepted}
     elif DESIRED_UPDATE in body_spec:
         # A version git names and cvsync pinned to its digest stays pinned.
         body_spec[DESIRED_UPDATE] = pinned_update(body_spec[DESIRED_UPDATE], live_update)
@@ -149,13 +151,30 @@ def _body(
         # Server-side apply removes a field its only owner stops sending. When cvsync owns
         # (part of) desiredUpdate, send the live value unchanged instead: nothing moves.
         if live_update is not None and _owns_desired_update(live_obj, field_manager):
-            body_spec[DESIRED_UPDATE] = live_update
+            body_spec[DESIRED_UPDATE] = _kept_update(live_update, live_obj, field_manager)
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
         "metadata": {"name": OBJECT_NAME, **copy.deepcopy(dict(desired.metadata))},
         "spec": body_spec,
     }
+
+
+def _kept_update(
+    live_update: Mapping[str, Any], live_obj: Mapping[str, Any], field_manager: str
+) -> dict[str, Any]:
+    """The live desiredUpdate to send back unchanged, with only the acceptRisks entries
+    cvsync owns: sending another manager's entry would make cvsync co-own it."""
+    kept = dict(live_update)
+    owned = owned_risk_names(live_obj, field_manager)
+    entries = [
+        e
+        for e in kept.pop(ACCEPT_RISKS, None) or ()
+        if isinstance(e, Mapping) and e.get("name") in owned
+    ]
+    if entries:
+        kept[ACCEPT_RISKS] = entries
+    return kept
 
 
 def _owns_desired_update(live_obj: Mapping[str, Any], field_manager: str) -> bool:
