@@ -27,6 +27,7 @@ from agent.model.gates import GateSettings, Verdict
 from agent.model.policy import Policy
 from agent.model.status import AgentState
 from agent.report.status_document import document
+from agent.report.status_live import live_from_status
 from agent.report.status_markdown import render_markdown
 from agent.report.status_render import render_yaml
 from agent.report.summarize import summarize
@@ -43,7 +44,7 @@ from agent.sync.plan import plan_apply
 from agent.upgrade.decision import accepted_risk_names, check_upgrade, with_accepted_risks
 from agent.upgrade.gates import evaluate_gates
 from agent.upgrade.policy import parse_policy
-from agent.upgrade.status_read import conditional_updates
+from agent.upgrade.status_read import conditional_updates, shows_accept_risks
 
 CLUSTER_ID = "7c2e9b41-5d86-4f0a-9e13-b8a4d6c2f519"
 VERSION = Target(CLUSTER_VERSIONS, "", "version")
@@ -334,3 +335,21 @@ def test_the_status_file_shows_the_accepted_names_and_which_risks_apply() -> Non
     plain_summary = summarize(plain, AgentState(cluster="east"))
     assert {r["applies"] for r in document(plain_summary)["updates"]["risks"]} == {None}
     assert "| Applies |" not in render_markdown(plain_summary)
+
+
+def test_a_saved_object_shows_the_fields_only_when_its_crd_has_them() -> None:
+    # A real API server drops what its schema does not declare: a field present proves it.
+    preview = scenario_object()
+    assert shows_accept_risks(preview)
+    del preview["status"]["conditionalUpdateRisks"]
+    assert shows_accept_risks(preview)  # the risks' Applies conditions still say it
+    plain = load_scenario("conditional-risks").cluster_version
+    assert not shows_accept_risks(plain)
+    plain["spec"]["desiredUpdate"] = {"version": "4.16.3", "acceptRisks": accepting("A")}
+    assert shows_accept_risks(plain)
+    # cvsync's status file keeps the evidence.
+    written = YAML(typ="safe").load(render_yaml(summarize(scenario_object(), AgentState("c"))))
+    assert shows_accept_risks(live_from_status(written))
+    default = load_scenario("conditional-risks").cluster_version
+    written = YAML(typ="safe").load(render_yaml(summarize(default, AgentState("c"))))
+    assert not shows_accept_risks(live_from_status(written))

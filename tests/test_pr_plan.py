@@ -19,6 +19,9 @@ from sandbox_support import sandbox_thread
 
 from agent.cli.cvsync import cvsync
 from agent.cli.plan_command import graph_path
+from agent.model.status import AgentState
+from agent.report.status_render import render_yaml
+from agent.report.summarize import summarize
 from agent.sandbox.apiserver.access import FULL_ACCESS
 from agent.sandbox.apiserver.crd_schema import FEATURE_SETS, FeatureSet
 from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS
@@ -312,15 +315,23 @@ def test_the_plan_against_a_cluster_writes_accept_risks_only_where_its_crd_has_t
         )
         run = cvsync_plan("--pr", "--cluster", "c", "--file", str(spec), "--kubeconfig",
                           str(kubeconfig), "-o", "json", cwd=tmp_path)  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    plan = json.loads(run.stdout)
-    update = {change["path"]: change["after"] for change in plan["changes"]}[".spec.desiredUpdate"]
-    assert update["version"] == "4.15.14"
-    # The server-side dry run took the body: on Default no field the CRD lacks was sent.
-    if feature_set == "TechPreviewNoUpgrade":
-        assert update["acceptRisks"] == [{"name": "EtcdDefragStall"}]
-    else:
-        assert "acceptRisks" not in update
+        saved = tmp_path / "status.yaml"
+        saved.write_text(render_yaml(summarize(live, AgentState(cluster="c"))))
+        offline = cvsync_plan("--pr", "--cluster", "c", "--file", str(spec), "--live",
+                              str(saved), "-o", "json", cwd=tmp_path)  # fmt: skip
+    tech_preview = feature_set == "TechPreviewNoUpgrade"
+    for answer in (run, offline):
+        assert answer.returncode == 0, answer.stderr
+        plan = json.loads(answer.stdout)
+        changes = {change["path"]: change["after"] for change in plan["changes"]}
+        update = changes[".spec.desiredUpdate"]
+        assert update["version"] == "4.15.14"
+        # Live, the server-side dry run took the body: on Default no undeclared field was
+        # sent. From the status file, its risks' Applies conditions show the CRD has them.
+        if tech_preview:
+            assert update["acceptRisks"] == [{"name": "EtcdDefragStall"}]
+        else:
+            assert "acceptRisks" not in update
 
 
 # Bad input: a clear error naming the file, exit 2, never a traceback.

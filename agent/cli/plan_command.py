@@ -33,7 +33,7 @@ from agent.sync.plan import Mode, plan_apply
 from agent.upgrade.decision import accepted_risk_names, check_upgrade, with_accepted_risks
 from agent.upgrade.graph import UpdateGraph
 from agent.upgrade.policy import parse_policy
-from agent.upgrade.status_read import mapping, mappings, text
+from agent.upgrade.status_read import mapping, mappings, shows_accept_risks, text
 
 EXIT_APPLIES = 0
 EXIT_HELD = 1
@@ -105,9 +105,12 @@ async def _plan(
     request: PlanRequest, document: Any, policy: Policy, now: datetime, findings: tuple[str, ...]
 ) -> Planned:
     if request.live_file is not None:
-        live: dict[str, Any] | None = _live_file(request.live_file)
+        saved = _live_file(request.live_file)
         label = request.live_file.as_posix()
-        return _offline(document, live, policy, now, label=label, findings=findings)
+        return _offline(
+            document, saved, policy, now, label=label, findings=findings,
+            accept_risks=shows_accept_risks(saved),
+        )  # fmt: skip
     from agent.adapters.kube import KubeCluster  # noqa: PLC0415 - kubernetes-asyncio loads ~1 s
 
     cluster = await KubeCluster.connect(kubeconfig=request.kubeconfig, context=request.context)
@@ -141,8 +144,9 @@ def _offline(
     findings: tuple[str, ...],
     accept_risks: bool = False,
 ) -> Planned:
-    """The plan against `live`. `accept_risks`: the cluster's schema declares acceptRisks (only
-    the server can say; a status file cannot), so the policy's accepted risks go there."""
+    """The plan against `live`. `accept_risks`: the cluster's schema declares acceptRisks (its
+    server says so, or a saved object holds such a field), so the policy's accepted risks go
+    there."""
     desired = desired_state(document)
     if accept_risks:
         desired = with_accepted_risks(desired, accepted_risk_names(policy, now))

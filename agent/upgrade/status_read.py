@@ -97,6 +97,20 @@ def available_updates(raw: Any) -> tuple[UpdateTarget, ...]:
     return tuple(sorted(targets, key=_order, reverse=True))
 
 
+def shows_accept_risks(live: Mapping[str, Any]) -> bool:
+    """A saved object proves its CRD has ClusterUpdateAcceptRisks' fields when it holds one
+    (spec.desiredUpdate.acceptRisks, status.conditionalUpdateRisks, a risk's conditions): an
+    API server drops what its schema does not declare. Absence proves nothing."""
+    spec, status = mapping(live.get("spec")), mapping(live.get("status"))
+    if "acceptRisks" in mapping(spec.get("desiredUpdate")) or "conditionalUpdateRisks" in status:
+        return True
+    return any(
+        "conditions" in risk
+        for update in mappings(status.get("conditionalUpdates"))
+        for risk in mappings(update.get("risks"))
+    )
+
+
 def update_risks(raw: Any) -> tuple[Risk, ...]:
     """status.conditionalUpdateRisks (ClusterUpdateAcceptRisks): each risk once, with its
     Applies condition."""
