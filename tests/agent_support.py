@@ -22,6 +22,7 @@ from agent.engine.reconciler import CycleOutcome, Reconciler
 from agent.engine.runtime import Runtime
 from agent.engine.writeback import WriteBack
 from agent.sandbox.apiserver.access import FULL_ACCESS
+from agent.sandbox.apiserver.crd_schema import FeatureSet
 from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS, EVENTS
 from agent.sandbox.server import Sandbox, SandboxOptions
 from agent.settings import GitSettings, Settings
@@ -99,9 +100,15 @@ class Agent:
 
 @asynccontextmanager
 async def running_agent(
-    tmp_path: Path, scenario: str, clock: Any = None, time_scale: float = 3000, **knobs: Any
+    tmp_path: Path,
+    scenario: str,
+    clock: Any = None,
+    time_scale: float = 3000,
+    feature_set: FeatureSet = "Default",
+    **knobs: Any,
 ) -> AsyncIterator[Agent]:
-    async with Sandbox(SandboxOptions(scenario=scenario, time_scale=time_scale)) as sandbox:
+    options = SandboxOptions(scenario=scenario, time_scale=time_scale, feature_set=feature_set)
+    async with Sandbox(options) as sandbox:
         assert sandbox.simulator is not None
         if knobs:
             sandbox.simulator.knobs = replace(sandbox.simulator.knobs, **knobs)

@@ -19,7 +19,11 @@ from sandbox_support import sandbox_thread
 
 from agent.cli.cvsync import cvsync
 from agent.cli.plan_command import graph_path
+from agent.model.status import AgentState
+from agent.report.status_render import render_yaml
+from agent.report.summarize import summarize
 from agent.sandbox.apiserver.access import FULL_ACCESS
+from agent.sandbox.apiserver.crd_schema import FEATURE_SETS, FeatureSet
 from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS
 from agent.sandbox.operator.builtin_graph import builtin_graph
 from agent.sandbox.server import SandboxOptions
@@ -321,6 +325,46 @@ def test_against_the_sandbox_cluster_the_dry_run_lists_the_changes(tmp_path: Pat
     assert changed[".spec.desiredUpdate"]["image"] == target["image"]
     assert changed[".spec.desiredUpdate"]["version"] == target["version"]
     assert after == live  # a dry run changes nothing, not even the resourceVersion
+
+
+@pytest.mark.parametrize("feature_set", FEATURE_SETS)
+def test_the_plan_against_a_cluster_writes_accept_risks_only_where_its_crd_has_them(
+    tmp_path: Path, feature_set: FeatureSet
+) -> None:
+    options = SandboxOptions(scenario="accept-risks-techpreview", feature_set=feature_set)
+    with sandbox_thread(options) as running:
+        running.grant("ci", FULL_ACCESS)
+        kubeconfig = running.kubeconfig(tmp_path / "kubeconfig", user="ci")
+        live = running.call(
+            lambda: running.sandbox.store.get(
+                running.sandbox.api.key(CLUSTER_VERSIONS, "", "version")
+            )
+        )
+        assert live is not None
+        spec = write_spec(tmp_path, live["spec"]["clusterID"], "fast-4.16", "4.15.14")
+        (spec.parent / "policy.yaml").write_text(
+            POLICY_HEAD + "  acceptedRisks:\n    - {name: EtcdDefragStall, reason: small etcd, "
+            "approvedBy: sre, expires: 2099-12-31}\n"
+        )
+        run = cvsync_plan("--pr", "--cluster", "c", "--file", str(spec), "--kubeconfig",
+                          str(kubeconfig), "-o", "json", cwd=tmp_path)  # fmt: skip
+        saved = tmp_path / "status.yaml"
+        saved.write_text(render_yaml(summarize(live, AgentState(cluster="c"))))
+        offline = cvsync_plan("--pr", "--cluster", "c", "--file", str(spec), "--live",
+                              str(saved), "-o", "json", cwd=tmp_path)  # fmt: skip
+    tech_preview = feature_set == "TechPreviewNoUpgrade"
+    for answer in (run, offline):
+        assert answer.returncode == 0, answer.stderr
+        plan = json.loads(answer.stdout)
+        changes = {change["path"]: change["after"] for change in plan["changes"]}
+        update = changes[".spec.desiredUpdate"]
+        assert update["version"] == "4.15.14"
+        # Live, the server-side dry run took the body: on Default no undeclared field was
+        # sent. From the status file, its risks' Applies conditions show the CRD has them.
+        if tech_preview:
+            assert update["acceptRisks"] == [{"name": "EtcdDefragStall"}]
+        else:
+            assert "acceptRisks" not in update
 
 
 # Bad input: a clear error naming the file, exit 2, never a traceback.

@@ -4,20 +4,27 @@ operator, with git commits on a real bare remote.
 
 A target with a risk nobody accepted stays pending and is reported (cycle outcome, Event,
 metric, status file) while the rest of the spec still applies; a commit accepting the risk
-by name lets it apply as version + digest, and the simulated update completes. A target
-committed during a blackout waits, and is applied the moment the blackout ends: time is an
-injected clock, moved by the test, never slept.
+by name lets it apply as version + digest, and the simulated update completes. On a cluster
+whose CRD declares spec.desiredUpdate.acceptRisks (TechPreviewNoUpgrade) the accepted names
+go there too and the operator takes the update as accepted; on a Default cluster the field
+is never sent. A target committed during a blackout waits, and is applied the moment the
+blackout ends: time is an injected clock, moved by the test, never slept.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from agent_support import POLICY_HEAD, POLICY_PATH, SPEC_PATH, history, running_agent, spec, until
+from ruamel.yaml import YAML
 
 from agent.clock import SteppedClock
 from agent.engine.reconciler import Result
+from agent.sandbox.apiserver.crd_schema import FEATURE_SETS, FeatureSet
+from agent.sandbox.operator.releases import release_image
 
 
 async def test_an_unaccepted_risk_holds_the_target_until_a_commit_accepts_it(
@@ -84,6 +91,91 @@ async def test_an_unaccepted_risk_holds_the_target_until_a_commit_accepts_it(
         quiet = await agent.commit({"README.md": "still unrelated\n"}, "docs")
         assert quiet.result is Result.IN_SYNC, quiet.message
         assert agent.sandbox.faults.writes(resource="clusterversions", user="cvsync") == writes
+
+
+@pytest.mark.parametrize("feature_set", FEATURE_SETS)
+async def test_an_accepted_risk_goes_to_accept_risks_only_where_the_crd_declares_it(
+    tmp_path: Path, feature_set: FeatureSet
+) -> None:
+    # 4.15.14 carries EtcdDefragStall (an Always rule). The scenario's operator refuses a
+    # conditional update whose applying risks acceptRisks does not name, as the
+    # TechPreviewNoUpgrade CRD documents; on Default it only warns, as the operator source does.
+    tech_preview = feature_set == "TechPreviewNoUpgrade"
+    async with running_agent(
+        tmp_path, "accept-risks-techpreview", feature_set=feature_set
+    ) as agent:
+        held = await agent.commit(
+            {SPEC_PATH: spec(agent.cluster_id, agent.channel, "4.15.14")}, "update to 4.15.14"
+        )
+        assert held.upgrade is not None
+        assert [row.reason for row in held.upgrade.decision.blocking] == ["RisksNotAccepted"]
+        accepting = POLICY_HEAD + (
+            "  acceptedRisks:\n"
+            "    - {name: EtcdDefragStall, reason: small etcd, approvedBy: platform-team, "
+            "expires: 2099-12-31}\n"
+        )
+        applied = await agent.commit({POLICY_PATH: accepting}, "accept EtcdDefragStall")
+        assert applied.result is Result.APPLIED, applied.message
+        update = agent.live()["spec"]["desiredUpdate"]
+        assert (update["version"], update["image"]) == ("4.15.14", release_image("4.15.14"))
+        assert not update["force"]
+        if tech_preview:
+            assert update["acceptRisks"] == [{"name": "EtcdDefragStall"}]
+            # Written by cvsync, as part of its desiredUpdate.
+            [cvsync] = [
+                entry["fieldsV1"]["f:spec"]["f:desiredUpdate"]
+                for entry in agent.live()["metadata"]["managedFields"]
+                if entry["manager"] == "cvsync"
+            ]
+            assert list(cvsync["f:acceptRisks"]) == ['k:{"name":"EtcdDefragStall"}']
+        else:
+            assert "acceptRisks" not in update
+        await until(lambda: ("4.15.14", "Completed") in history(agent), 60)
+        entry = next(e for e in agent.live()["status"]["history"] if e["version"] == "4.15.14")
+        if tech_preview:
+            assert "acceptedRisks" not in entry  # accepted by name: no warning to record
+        else:
+            assert entry["acceptedRisks"].startswith(
+                'Precondition "ClusterVersionRecommendedUpdate" failed because of '
+                '"EtcdDefragStall": Update from 4.15.13 to 4.15.14 is not recommended'
+            )
+        # No apply was ever refused: a Default server answers 500 to a field it lacks.
+        outcomes = agent.outcomes
+        assert all(o.result is not Result.FAILED for o in outcomes), [o.message for o in outcomes]
+        # The status file says what the cluster was asked to accept.
+        await until(lambda: "4.15.14" in agent.status_file(), 30)
+        written = json.dumps(YAML(typ="safe").load(agent.status_file())["desired"])
+        assert ('"acceptRisks": ["EtcdDefragStall"]' in written) is tech_preview
+        quiet = await agent.commit({"README.md": "unrelated\n"}, "docs")
+        assert quiet.result is Result.IN_SYNC, quiet.message
+
+
+async def test_an_apply_refused_for_accept_risks_makes_the_next_cycle_ask_the_schema_again(
+    tmp_path: Path,
+) -> None:
+    scenario = "accept-risks-techpreview"
+    async with running_agent(tmp_path, scenario, feature_set="TechPreviewNoUpgrade") as agent:
+        accepting = POLICY_HEAD + (
+            "  acceptedRisks:\n    - {name: EtcdDefragStall, reason: small etcd, "
+            "approvedBy: platform-team, expires: 2099-12-31}\n"
+        )
+        await agent.commit({POLICY_PATH: accepting}, "accept EtcdDefragStall")
+        # The agent has read the TechPreviewNoUpgrade schema; the server now serves the Default
+        # CRD without the agent's connection noticing (no restart, no reconnect).
+        agent.sandbox.api.feature_set = "Default"
+        assert agent.sandbox.simulator is not None
+        agent.sandbox.simulator.feature_set = "Default"
+        refused = await agent.commit(
+            {SPEC_PATH: spec(agent.cluster_id, agent.channel, "4.15.14")}, "update to 4.15.14"
+        )
+        assert refused.result is Result.FAILED
+        assert ".spec.desiredUpdate.acceptRisks: field not declared in schema" in refused.message
+        # The 500 made the adapter forget the schema; the retry reads it and sends no field.
+        retried = await agent.outcome(lambda o: o.result is not Result.FAILED)
+        assert retried.result is Result.APPLIED, retried.message
+        update = agent.live()["spec"]["desiredUpdate"]
+        assert update["version"] == "4.15.14"
+        assert "acceptRisks" not in update
 
 
 async def test_a_commit_during_a_blackout_waits_and_applies_the_moment_it_ends(

@@ -26,6 +26,7 @@ from agent.engine.leadership import (
 )
 from agent.engine.ports import Cluster, JsonObject
 from agent.errors import CvsyncError, KubeError, SourceError
+from agent.model.clusterversion_api import ServedSchema
 
 _LOG = logging.getLogger("cvsync.leader")
 RELEASE_TIMEOUT = 3.0  # a clean shutdown must not hang on an unreachable API server
@@ -206,6 +207,9 @@ class LeaderOnlyCluster:
                 f"not applied: {self._elector.identity} is not the leader", retryable=False
             )
         return await self._cluster.apply(body, force=force, dry_run=dry_run)
+
+    async def served_schema(self) -> ServedSchema:
+        return await self._cluster.served_schema()
 
     def watch(self) -> AsyncIterator[JsonObject | None]:
         return self._cluster.watch()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import re
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
@@ -19,6 +20,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from agent.adapters.credentials import Credentials, CredentialSource
 from agent.adapters.events import EventRecorder
+from agent.adapters.served_schema import OPENAPI_PATH, schema_from_answer
 from agent.engine.ports import JsonObject
 from agent.errors import (
     ApplyConflictError,
@@ -27,6 +29,7 @@ from agent.errors import (
     KubeError,
     UnauthorizedError,
 )
+from agent.model.clusterversion_api import ServedSchema
 
 GROUP, VERSION, PLURAL, NAME = "config.openshift.io", "v1", "clusterversions", "version"
 API_VERSION, KIND = f"{GROUP}/{VERSION}", "ClusterVersion"
@@ -48,7 +51,12 @@ _MANAGER = re.compile(r'conflict with "([^"]*)"')
 # Failures of the connection itself (refused, reset, TLS, read timeout): always worth a retry.
 _TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 
+# An apply answered so may mean the served schema changed (a field it no longer declares is a
+# 500 "field not declared in schema"; a CRD being replaced, a 404): read it again.
+_SCHEMA_MAY_HAVE_CHANGED = (404, 500)
+
 Call = Callable[..., Awaitable[Any]]
+_LOG = logging.getLogger("cvsync.kube")
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,7 @@ class KubeCluster:
         self._watch_timeout = watch_timeout_seconds
         self._backoff_cap = backoff_cap
         self.watch_restarts = 0  # every re-watch or relist after the first; exported as a metric
+        self._served: ServedSchema | None = None  # kept until the server may have changed it
 
     @classmethod
     async def connect(
@@ -134,9 +143,38 @@ class KubeCluster:
                 body,
                 **options,
             )
+            if reply.status in _SCHEMA_MAY_HAVE_CHANGED:
+                self._served = None
             if reply.status != 429 or attempt >= APPLY_ATTEMPTS:
                 return _object_or_raise("apply", reply)
             await asyncio.sleep(self._retry_after(reply, attempt))
+
+    async def served_schema(self) -> ServedSchema:
+        """What the server's ClusterVersion schema declares, from its OpenAPI v3 document
+        (any authenticated user may read it: the system:discovery role). Read once, and again
+        after an apply answered 404 or 500 or a watch that had to reconnect; an answer a retry
+        may change is not kept. Never raises."""
+        if self._served is not None:
+            return self._served
+        try:
+            reply = await self._send(
+                self._api.call_api,
+                OPENAPI_PATH,
+                "GET",
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+            )
+        except KubeError as exc:
+            found, lasting = ServedSchema.unreadable(exc.message), False
+        else:
+            found, lasting = schema_from_answer(reply.status, reply.body)
+        if found.problem:
+            _LOG.warning("%s; optional fields such as acceptRisks are not sent", found.describe())
+        else:
+            _LOG.info("%s", found.describe())
+        if lasting:
+            self._served = found
+        return found
 
     async def _send(self, call: Call, *args: Any, **options: Any) -> _Reply:
         """One request with the raw body: the generated client decodes a 201 to None."""
@@ -225,6 +263,9 @@ class KubeCluster:
                 error = exc
             self.watch_restarts += 1
             if error is not None:
+                # A reconnect may reach a server restarted with another schema (a feature
+                # set enabled restarts the API servers).
+                self._served = None
                 if not error.retryable:
                     raise error
                 failures += 1

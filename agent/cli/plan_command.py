@@ -31,10 +31,10 @@ from agent.spec.normalize import desired_state, keyed_overrides, requested_updat
 from agent.sync.diff import DESIRED_UPDATE
 from agent.sync.diff import diff as diff_specs
 from agent.sync.plan import Mode, plan_apply
-from agent.upgrade.decision import check_upgrade
+from agent.upgrade.decision import accepted_risk_names, check_upgrade, with_accepted_risks
 from agent.upgrade.graph import UpdateGraph
 from agent.upgrade.policy import parse_policy
-from agent.upgrade.status_read import mapping, mappings, text
+from agent.upgrade.status_read import mapping, mappings, shows_accept_risks, text
 
 EXIT_APPLIES = 0
 EXIT_HELD = 1
@@ -106,15 +106,22 @@ async def _plan(
     request: PlanRequest, document: Any, policy: Policy, now: datetime, findings: tuple[str, ...]
 ) -> Planned:
     if request.live_file is not None:
-        live: dict[str, Any] | None = _live_file(request.live_file)
+        saved = _live_file(request.live_file)
         label = request.live_file.as_posix()
-        return _offline(document, live, policy, now, label=label, findings=findings)
+        return _offline(
+            document, saved, policy, now, label=label, findings=findings,
+            accept_risks=shows_accept_risks(saved),
+        )  # fmt: skip
     from agent.adapters.kube import KubeCluster  # noqa: PLC0415 - kubernetes-asyncio loads ~1 s
 
     cluster = await KubeCluster.connect(kubeconfig=request.kubeconfig, context=request.context)
     try:
         live = await cluster.get()
-        offline = _offline(document, live, policy, now, label="the cluster", findings=findings)
+        accept_risks = live is not None and (await cluster.served_schema()).accept_risks
+        offline = _offline(
+            document, live, policy, now, label="the cluster", findings=findings,
+            accept_risks=accept_risks,
+        )  # fmt: skip
         changes: list[dict[str, Any]] = []
         plan = offline.plan
         if plan.body is not None and plan.stalled is None:
@@ -136,8 +143,14 @@ def _offline(
     *,
     label: str,
     findings: tuple[str, ...],
+    accept_risks: bool = False,
 ) -> Planned:
+    """The plan against `live`. `accept_risks`: the cluster's schema declares acceptRisks (its
+    server says so, or a saved object holds such a field), so the policy's accepted risks go
+    there."""
     desired = desired_state(document)
+    if accept_risks:
+        desired = with_accepted_risks(desired, accepted_risk_names(policy, now))
     upgrade = None if live is None else check_upgrade(desired, live, policy, now)
     drift = diff_specs(desired.spec, live)
     mode: Mode = "observe" if policy.mode == "observe" else "enforce"

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
+from agent.model.clusterversion_api import ServedSchema
 from agent.model.revision import Snapshot
 
 JsonObject = dict[str, Any]
@@ -30,6 +31,11 @@ class Cluster(Protocol):
 
     async def apply(self, body: JsonObject, *, force: bool, dry_run: bool) -> JsonObject:
         """Server-side apply `body` as field manager cvsync; raise KubeError subclasses."""
+        ...
+
+    async def served_schema(self) -> ServedSchema:
+        """What the server's ClusterVersion schema declares, from its OpenAPI v3 document;
+        never raises (an unreadable document says so in `problem`)."""
         ...
 
     def watch(self) -> AsyncIterator[JsonObject | None]:

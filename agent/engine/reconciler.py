@@ -37,7 +37,7 @@ from agent.spec.validate import validate_document
 from agent.sync.diff import diff
 from agent.sync.drift_policy import GitChanges, taken_back
 from agent.sync.plan import plan_apply
-from agent.upgrade.decision import check_upgrade
+from agent.upgrade.decision import accepted_risk_names, check_upgrade, with_accepted_risks
 from agent.upgrade.lifecycle import git_target, observe_update
 from agent.upgrade.policy import parse_policy
 
@@ -249,22 +249,26 @@ class Reconciler:
             return CycleOutcome(
                 Result.FAILED, exc.reason, exc.message, revision, retryable=exc.retryable
             )
-        drift = diff(desired.state.spec, live)
-        changes = self.git_changes.seen(desired.state.spec, drift, live)
+        state = desired.state
+        # The risks the policy accepts go to a cluster whose schema has acceptRisks.
+        names = accepted_risk_names(desired.policy, self.clock()) if live is not None else ()
+        if names and (await self.cluster.served_schema()).accept_risks:
+            state = with_accepted_risks(state, names)
+        drift = diff(state.spec, live)
+        changes = self.git_changes.seen(state.spec, drift, live)
         drift = changes.marked(drift)
-        outcome = await self._act(desired, live, drift)
+        outcome = await self._act(desired, state, live, drift)
         self.git_changes = changes.settled(drift, outcome.corrected)
         return outcome
 
     async def _act(
-        self, desired: DesiredSpec, live: dict[str, Any] | None, drift: Drift
+        self, desired: DesiredSpec, state: DesiredState, live: dict[str, Any] | None, drift: Drift
     ) -> CycleOutcome:
-        revision = desired.revision
-        policy = desired.policy
-        upgrade = None if live is None else check_upgrade(desired.state, live, policy, self.clock())
+        revision, policy = desired.revision, desired.policy
+        upgrade = None if live is None else check_upgrade(state, live, policy, self.clock())
         observe = self.settings.mode == "observe" or policy.mode is Mode.OBSERVE
         plan = plan_apply(
-            desired.state,
+            state,
             live,
             drift,
             mode="observe" if observe else "enforce",

@@ -1,4 +1,5 @@
-"""The ClusterVersion API as cvsync checks it: field shapes, enums and release tables.
+"""The ClusterVersion API as cvsync checks it: field shapes, enums and release tables, and
+the fields only some feature sets' CRDs declare (what a cluster serves: ServedSchema).
 
 Pure data. A new OpenShift release is a one-line change here (a baseline set, a
 capability, a channel prefix); nothing else in cvsync lists these values.
@@ -138,3 +139,40 @@ SPEC_SHAPE = FieldShape(
 )
 
 TOP_LEVEL_FIELDS = ("apiVersion", "kind", "metadata", "spec", "status")
+
+# Fields only some feature sets' CRDs declare (TechPreviewNoUpgrade: ClusterUpdateAcceptRisks).
+ACCEPT_RISKS = "acceptRisks"  # spec.desiredUpdate.acceptRisks: [{name}], a map list by name
+CONDITIONAL_UPDATE_RISKS = "conditionalUpdateRisks"  # status.conditionalUpdateRisks
+
+
+@dataclass(frozen=True, slots=True)
+class ServedSchema:
+    """The fields the cluster's served ClusterVersion schema declares where feature sets
+    differ, as its API server publishes them (adapters.served_schema reads them).
+
+    `problem` says why nothing could be read; then every set is empty and no optional field
+    counts as declared: cvsync sends only what every schema has."""
+
+    desired_update: frozenset[str] = frozenset()  # spec.desiredUpdate's fields
+    status: frozenset[str] = frozenset()  # status's fields
+    problem: str = ""
+
+    @classmethod
+    def unreadable(cls, problem: str) -> ServedSchema:
+        return cls(problem=problem)
+
+    @property
+    def accept_risks(self) -> bool:
+        """spec.desiredUpdate.acceptRisks is declared (ClusterUpdateAcceptRisks is on)."""
+        return ACCEPT_RISKS in self.desired_update
+
+    @property
+    def conditional_update_risks(self) -> bool:
+        return CONDITIONAL_UPDATE_RISKS in self.status
+
+    def describe(self) -> str:
+        """One line for logs: what was learned, or why nothing was."""
+        if self.problem:
+            return f"the ClusterVersion schema could not be read ({self.problem})"
+        declared = "declares" if self.accept_risks else "does not declare"
+        return f"the served ClusterVersion schema {declared} spec.desiredUpdate.acceptRisks"

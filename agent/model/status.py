@@ -74,6 +74,9 @@ class Risk:
     message: str
     url: str
     rules: tuple[str, ...] = ()  # the matching rule types, in order: PromQL, Always…
+    # The operator's Applies condition (True, False, Unknown) where it publishes one
+    # (status.conditionalUpdateRisks, ClusterUpdateAcceptRisks); "" where it does not say.
+    applies: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +110,7 @@ class Desired:
     # (or when it refuses it), status.desired still names the previous release.
     request_values: tuple[tuple[str, str], ...] = ()
     forced: bool = False  # spec.desiredUpdate.force
+    accept_risks: tuple[str, ...] = ()  # spec.desiredUpdate.acceptRisks, by name
 
     @property
     def image_only(self) -> bool:

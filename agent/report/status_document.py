@@ -65,6 +65,7 @@ def document(summary: StatusSummary, *, heartbeat: bool = True) -> dict[str, Any
             "requestFields": FlowList(desired.request_fields),
             "request": dict(desired.request_values) or None,
             "forced": desired.forced,
+            "acceptRisks": FlowList(desired.accept_risks),
             "imageOnly": desired.image_only,
             "channels": FlowList(desired.channels),
         },
@@ -170,6 +171,8 @@ def _updates(summary: StatusSummary) -> dict[str, Any]:
                 "name": risk.name,
                 "url": risk.url,
                 "rules": FlowList(risk.rules),
+                # The operator's Applies condition; null where it publishes none (Default).
+                "applies": risk.applies or None,
                 "updates": count,
                 "message": risk.message,
             }

@@ -152,6 +152,9 @@ def _request(desired: Any) -> dict[str, Any] | None:
     out: dict[str, Any] = {f: source[f] for f in fields if text(source.get(f))}
     if desired.get("forced") is True:
         out["force"] = True
+    accepted = texts(desired.get("acceptRisks"))
+    if accepted:
+        out["acceptRisks"] = [{"name": name} for name in accepted]
     return out
 
 
@@ -211,6 +214,8 @@ def _conditional_updates(updates: Mapping[str, Any]) -> list[dict[str, Any]]:
             "message": text(risk.get("message")),
             "matchingRules": [{"type": rule} for rule in texts(risk.get("rules"))],
         }
+        if text(risk.get("applies")):
+            expanded["conditions"] = [{"type": "Applies", "status": text(risk.get("applies"))}]
         table.setdefault(name, []).append((expanded, [integer(risk.get("updates")) or 1]))
 
     def expand(name: str) -> dict[str, Any]:

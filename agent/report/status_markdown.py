@@ -185,6 +185,8 @@ def _request(summary: StatusSummary) -> str:
     words = [f"spec.desiredUpdate by {fields}{' only' if len(desired.request_fields) == 1 else ''}"]
     if desired.forced:
         words.append("**forced** (signature and upgradeable checks skipped)")
+    if desired.accept_risks:
+        words.append("accepting " + ", ".join(inline(name) for name in desired.accept_risks))
     return ", ".join(words)
 
 
@@ -320,7 +322,13 @@ def _updates(summary: StatusSummary) -> list[str]:
             [link(r.name, r.url), str(n), cell(", ".join(r.rules)), cell(r.message)]
             for r, n in risks
         ]
-        out += folded(f"{len(rows)} risks", table(["Risk", "Updates", "Rules", "Message"], rows))
+        header = ["Risk", "Updates", "Rules", "Message"]
+        if any(r.applies for r, _ in risks):
+            # The operator says which risks apply here (ClusterUpdateAcceptRisks).
+            header.insert(1, "Applies")
+            for row, (r, _) in zip(rows, risks, strict=True):
+                row.insert(1, cell(r.applies or "not said"))
+        out += folded(f"{len(rows)} risks", table(header, rows))
     return out
 
 

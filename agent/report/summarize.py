@@ -92,7 +92,9 @@ def summarize(
         history=tuple(all_history[: max(history_limit, 0)]),
         history_total=len(all_history),
         available=available,
-        conditional=conditional_updates(status.get("conditionalUpdates"), available),
+        conditional=conditional_updates(
+            status.get("conditionalUpdates"), available, status.get("conditionalUpdateRisks")
+        ),
         capabilities=_capabilities(status.get("capabilities"), spec.get("capabilities")),
         overrides=_overrides(spec.get("overrides")),
         generation=integer(metadata.get("generation")),
@@ -238,6 +240,7 @@ def _desired(raw: Any, request: Any, conditions: Mapping[str, ConditionSummary])
             if text(wanted.get(k))
         ),
         forced=wanted.get("force") is True,
+        accept_risks=tuple(text(r.get("name")) for r in mappings(wanted.get("acceptRisks"))),
     )
 
 

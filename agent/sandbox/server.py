@@ -286,9 +286,9 @@ class Sandbox:
         if parts == ["apis"]:
             return discovery.api_groups()
         if parts == ["openapi", "v3"]:
-            return openapi.root_index()
+            return openapi.root_index(self.api.feature_set)
         if parts[:2] == ["openapi", "v3"]:
-            return openapi.document_for("/".join(parts[2:]))
+            return openapi.document_for("/".join(parts[2:]), self.api.feature_set)
         if len(parts) == 2 and parts[0] == "apis":
             return discovery.api_group(parts[1])
         if len(parts) == 3 and parts[0] == "apis":

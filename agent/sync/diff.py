@@ -11,7 +11,7 @@ from typing import Any
 
 from deepdiff import DeepDiff
 
-from agent.model.clusterversion_api import OVERRIDE_KEYS
+from agent.model.clusterversion_api import ACCEPT_RISKS, OVERRIDE_KEYS
 from agent.model.drift import Drift, DriftItem, DriftKind
 from agent.model.versions import is_older
 from agent.spec.normalize import keyed_overrides, live_spec, override_key, whole_desired_update
@@ -62,7 +62,7 @@ def diff(
         else:
             git_side, live_side = value, live.get(key, ABSENT)
         if key == DESIRED_UPDATE:
-            if same_request(pinned_update(git_side, live_side), live_side):
+            if same_request(pinned_update(git_side, live_side), live_side, live_obj, field_manager):
                 continue
             items.append(_desired_update_item(value, live_side, live_obj, field_manager))
         elif covers(git_side, live_side):  # equality first: cheap, and the usual answer
@@ -88,13 +88,44 @@ def covers(git: Any, live: Any) -> bool:
     return bool(git == live)
 
 
-def same_request(git_update: Any, live_update: Any) -> bool:
+def same_request(
+    git_update: Any, live_update: Any, live_obj: Mapping[str, Any] | None, manager: str
+) -> bool:
     """Whether the live desiredUpdate asks what git's does: as whole units, a field left out
-    being its zero value (the operator reads it so), and live fields git cannot know (such
-    as acceptRisks on a TechPreview cluster) not counting."""
-    if isinstance(git_update, Mapping) and isinstance(live_update, Mapping):
-        return covers(whole_desired_update(git_update), whole_desired_update(live_update))
-    return covers(git_update, live_update)
+    being its zero value (the operator reads it so); and acceptRisks (a map list keyed by
+    name, whose entries others may add) holding each name git sends while `manager` owns no
+    name git stopped sending (server-side apply removes those on the next apply)."""
+    if not (isinstance(git_update, Mapping) and isinstance(live_update, Mapping)):
+        return covers(git_update, live_update)
+    fields = {k: v for k, v in git_update.items() if k != ACCEPT_RISKS}
+    live_fields = {k: v for k, v in live_update.items() if k != ACCEPT_RISKS}
+    if not covers(whole_desired_update(fields), whole_desired_update(live_fields)):
+        return False
+    wanted = risk_names(git_update.get(ACCEPT_RISKS))
+    return wanted <= risk_names(live_update.get(ACCEPT_RISKS)) and (
+        owned_risk_names(live_obj, manager) <= wanted
+    )
+
+
+def risk_names(accept_risks: Any) -> frozenset[str]:
+    """The names in an acceptRisks list; anything malformed names nothing."""
+    if not isinstance(accept_risks, list):
+        return frozenset()
+    return frozenset(
+        str(entry["name"])
+        for entry in accept_risks
+        if isinstance(entry, Mapping) and "name" in entry
+    )
+
+
+def owned_risk_names(live_obj: Mapping[str, Any] | None, manager: str) -> frozenset[str]:
+    """The acceptRisks entries `manager` owns in the live object's managedFields."""
+    prefix = ("spec", DESIRED_UPDATE, ACCEPT_RISKS)
+    return frozenset(
+        str(path[3].get("name"))
+        for path in owned_leaves(live_obj, manager)
+        if path[:3] == prefix and len(path) > 3 and isinstance(path[3], Mapping)
+    )
 
 
 def pinned_update(git_update: Any, live_update: Any) -> Any:
@@ -327,8 +358,14 @@ def _extra_items(
             continue
         live_value = _lookup(_keyed_spec(live), unit[1:])
         owner = owner_of(live_obj, unit)
-        if live_value is ABSENT or owner is None or owner.managers != (manager,):
+        if live_value is ABSENT or owner is None or manager not in owner.managers:
             continue
+        # desiredUpdate is one unit whose parts may have other owners too (an acceptRisks
+        # name `oc adm upgrade accept` added): the next apply would still remove the parts
+        # cvsync alone owns, its version and image among them.
+        if owner.managers != (manager,) and unit != ("spec", DESIRED_UPDATE):
+            continue
+        alone = "alone " if owner.managers == (manager,) else ""
         yield DriftItem(
             render_path(unit),
             None,
@@ -336,7 +373,7 @@ def _extra_items(
             DriftKind.EXTRA,
             owner.manager,
             owner.since,
-            f"git no longer declares it and {manager} alone owns it: the next apply removes it",
+            f"git no longer declares it and {manager} {alone}owns it: the next apply removes it",
         )
 
 

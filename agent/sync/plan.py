@@ -10,14 +10,14 @@ import copy
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from agent.model.clusterversion_api import API_VERSION, KIND, OBJECT_NAME
+from agent.model.clusterversion_api import ACCEPT_RISKS, API_VERSION, KIND, OBJECT_NAME
 from agent.model.desired import DesiredState
 from agent.model.drift import Drift, DriftItem, DriftKind
 from agent.model.gates import UpgradeCheck
 from agent.model.plan import ALLOW_ROLLBACK_ANNOTATION, ApplyPlan, PlanReason
 from agent.model.policy import DriftActions
 from agent.spec.normalize import live_spec, whole_desired_update
-from agent.sync.diff import DESIRED_UPDATE, FIELD_MANAGER, pinned_update
+from agent.sync.diff import DESIRED_UPDATE, FIELD_MANAGER, owned_risk_names, pinned_update
 from agent.sync.drift_policy import keep_live_values, reported_by_policy, spec_field
 from agent.sync.owners import owned_leaves, owner_of
 
@@ -152,11 +152,21 @@ def _body(
     live_update = live_spec(live_obj).get(DESIRED_UPDATE)
     as_live = _live_update(live_obj)
     if resolved:
-        body_spec[DESIRED_UPDATE] = whole_desired_update(resolved)
+        # The gates resolve the target; the risks the policy accepts go with it.
+        declared = body_spec.get(DESIRED_UPDATE)
+        accepted = {}
+        if isinstance(declared, Mapping) and ACCEPT_RISKS in declared:
+            accepted[ACCEPT_RISKS] = declared[ACCEPT_RISKS]
+        body_spec[DESIRED_UPDATE] = {**whole_desired_update(resolved), **accepted}
     elif DESIRED_UPDATE in body_spec and as_live is not None and not drifting:
         # git asks for the live value: send it as it stands, every field of it, so that the
-        # apply owns the whole unit and moves nothing.
-        body_spec[DESIRED_UPDATE] = as_live
+        # apply owns the whole unit and moves nothing; of acceptRisks only git's names (the
+        # ones others added stay theirs).
+        declared = body_spec[DESIRED_UPDATE]
+        taken = {k: v for k, v in as_live.items() if k != ACCEPT_RISKS}
+        if isinstance(declared, Mapping) and ACCEPT_RISKS in declared:
+            taken[ACCEPT_RISKS] = declared[ACCEPT_RISKS]
+        body_spec[DESIRED_UPDATE] = taken
     elif isinstance(body_spec.get(DESIRED_UPDATE), Mapping):
         # A version git names and cvsync pinned to its digest stays pinned; every field the
         # operator reads is sent, so cvsync never owns half of the unit.
@@ -166,15 +176,32 @@ def _body(
         body_spec.pop(DESIRED_UPDATE, None)
         # Server-side apply removes a field its only owner stops sending. When cvsync owns
         # (part of) desiredUpdate, send the live value unchanged instead: nothing moves, and
-        # cvsync owns all of it rather than half.
+        # cvsync owns all of it rather than half (of acceptRisks, only its own names).
         if as_live is not None and _owns_desired_update(live_obj, field_manager):
-            body_spec[DESIRED_UPDATE] = as_live
+            body_spec[DESIRED_UPDATE] = _kept_update(as_live, live_obj, field_manager)
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
         "metadata": {"name": OBJECT_NAME, **copy.deepcopy(dict(desired.metadata))},
         "spec": body_spec,
     }
+
+
+def _kept_update(
+    live_update: Mapping[str, Any], live_obj: Mapping[str, Any], field_manager: str
+) -> dict[str, Any]:
+    """The live desiredUpdate to send back unchanged, with only the acceptRisks entries
+    cvsync owns: sending another manager's entry would make cvsync co-own it."""
+    kept = dict(live_update)
+    owned = owned_risk_names(live_obj, field_manager)
+    entries = [
+        e
+        for e in kept.pop(ACCEPT_RISKS, None) or ()
+        if isinstance(e, Mapping) and e.get("name") in owned
+    ]
+    if entries:
+        kept[ACCEPT_RISKS] = entries
+    return kept
 
 
 def _owns_desired_update(live_obj: Mapping[str, Any], field_manager: str) -> bool:

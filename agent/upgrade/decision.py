@@ -1,15 +1,19 @@
-"""Put the policy and the gates together for one document: what happens to git's target.
+"""Put the policy and the gates together for one document: what happens to git's target, and
+the risks the policy accepts as the cluster's own spec.desiredUpdate.acceptRisks.
 
 Pure: the git document, the live ClusterVersion, the cluster's Policy and `now` in; an
-UpgradeCheck out, read by the reconciler and by `cvsync plan`.
+UpgradeCheck (or the desired state the cluster is sent) out, read by the reconciler and by
+`cvsync plan`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from agent.model.clusterversion_api import ACCEPT_RISKS
 from agent.model.desired import DesiredState
 from agent.model.gates import GateSettings, RiskVerdict, UpgradeCheck
 from agent.model.policy import Policy
@@ -32,6 +36,25 @@ def gate_settings(policy: Policy) -> GateSettings:
         allow_major=policy.allow_major,
         allow_retarget_while_progressing=policy.allow_retarget_while_progressing,
     )
+
+
+def accepted_risk_names(policy: Policy, now: datetime) -> tuple[str, ...]:
+    """The risks the policy accepts at `now` (their acceptance not yet expired), by name."""
+    accepted = gate_settings(policy).accepted_risks
+    return tuple(sorted(name for name, until in accepted.items() if until is None or until > now))
+
+
+def with_accepted_risks(desired: DesiredState, names: tuple[str, ...]) -> DesiredState:
+    """git's desired state with `names` as spec.desiredUpdate.acceptRisks, for a cluster whose
+    CRD declares the field (ClusterUpdateAcceptRisks): the operator then judges a conditional
+    update with the risks the policy accepts. Only where git declares desiredUpdate; with no
+    names the field stays out (the CRD allows no empty list)."""
+    update = desired.spec.get(DESIRED_UPDATE)
+    if not isinstance(update, Mapping) or not names:
+        return desired
+    accept = [{"name": name} for name in names]
+    spec = {**desired.spec, DESIRED_UPDATE: {**update, ACCEPT_RISKS: accept}}
+    return replace(desired, spec=spec)
 
 
 def check_upgrade(
@@ -65,7 +88,9 @@ def _risks(
     image, version = str(wanted.get("image") or ""), str(wanted.get("version") or "")
     status = mapping(live.get("status"))
     listed = conditional_updates(
-        status.get("conditionalUpdates"), available_updates(status.get("availableUpdates"))
+        status.get("conditionalUpdates"),
+        available_updates(status.get("availableUpdates")),
+        status.get("conditionalUpdateRisks"),
     )
     found = next(
         (

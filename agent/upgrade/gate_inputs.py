@@ -78,7 +78,9 @@ def read_cluster(live: Mapping[str, Any]) -> ClusterView:
         status=status,
         conditions=conditions,
         available=available,
-        conditional=conditional_updates(status.get("conditionalUpdates"), available),
+        conditional=conditional_updates(
+            status.get("conditionalUpdates"), available, status.get("conditionalUpdateRisks")
+        ),
         completed=completed,
         images={
             text(e.get("version")): text(e.get("image"))

@@ -120,8 +120,14 @@ def _recommendation(
         why = f"Recommended={rec}" + (f" ({conditional.reason})" if conditional.reason else "")
         if rec == "True":
             return GateRow(gate, Verdict.PASS, "Recommended", f"{label}: {why}")
-        unaccepted, accepted, accepted_names = [], [], set()
+        unaccepted, accepted, accepted_names, clear = [], [], set(), []
         for risk in conditional.risks:
+            if risk.applies == "False":
+                # The operator says it does not apply here (its Applies condition, published
+                # with ClusterUpdateAcceptRisks): nothing to accept.
+                clear.append(risk.name)
+                accepted_names.add(risk.name)
+                continue
             expiry = settings.accepted_risks.get(risk.name, now)
             listed = risk.name in settings.accepted_risks
             if listed and (expiry is None or expiry > now):
@@ -138,7 +144,9 @@ def _recommendation(
             hints.extend(["accept by name in the policy: " + ", ".join(names)] if names else [])
             evidence = f"{head}; not accepted: " + "; ".join(unaccepted)
             return GateRow(gate, Verdict.BLOCK, "RisksNotAccepted", evidence)
-        evidence = f"{head}; accepted: " + ", ".join(accepted)
+        parts = [f"accepted: {', '.join(accepted)}"] if accepted else []
+        parts += [f"not applying (Applies=False): {', '.join(clear)}"] if clear else []
+        evidence = f"{head}; " + "; ".join(parts)
         return GateRow(gate, Verdict.PASS, "RisksAccepted", evidence)
     evidence = f"{label} is in neither availableUpdates nor conditionalUpdates"
     if settings.allow_not_recommended:

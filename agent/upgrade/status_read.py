@@ -7,6 +7,7 @@ Pure: raw JSON values in, model values out; anything absent, null or mistyped re
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from agent.model.status import ConditionalTarget, Risk, UpdateTarget
@@ -96,11 +97,34 @@ def available_updates(raw: Any) -> tuple[UpdateTarget, ...]:
     return tuple(sorted(targets, key=_order, reverse=True))
 
 
+def shows_accept_risks(live: Mapping[str, Any]) -> bool:
+    """A saved object proves its CRD has ClusterUpdateAcceptRisks' fields when it holds one
+    (spec.desiredUpdate.acceptRisks, status.conditionalUpdateRisks, a risk's conditions): an
+    API server drops what its schema does not declare. Absence proves nothing."""
+    spec, status = mapping(live.get("spec")), mapping(live.get("status"))
+    if "acceptRisks" in mapping(spec.get("desiredUpdate")) or "conditionalUpdateRisks" in status:
+        return True
+    return any(
+        "conditions" in risk
+        for update in mappings(status.get("conditionalUpdates"))
+        for risk in mappings(update.get("risks"))
+    )
+
+
+def update_risks(raw: Any) -> tuple[Risk, ...]:
+    """status.conditionalUpdateRisks (ClusterUpdateAcceptRisks): each risk once, with its
+    Applies condition."""
+    return tuple(_risk(entry) for entry in mappings(raw))
+
+
 def conditional_updates(
-    raw: Any, available: tuple[UpdateTarget, ...]
+    raw: Any, available: tuple[UpdateTarget, ...], risks: Any = None
 ) -> tuple[ConditionalTarget, ...]:
     """Each conditional release once, newest first, flagged when availableUpdates lists it
-    (the operator lists a conditional update there once it recommends it)."""
+    (the operator lists a conditional update there once it recommends it). `risks` is
+    status.conditionalUpdateRisks, where a risk's Applies condition is kept, and what an entry
+    that only names its risks (riskNames) refers to."""
+    table = {risk.name: risk for risk in update_risks(risks)}
     listed = _Releases(available)
     entries = [(_release(mapping(e.get("release"))), e) for e in mappings(raw)]
     releases = {id(release) for release in _unique(release for release, _ in entries)}
@@ -116,7 +140,7 @@ def conditional_updates(
         out.append(
             ConditionalTarget(
                 release=release,
-                risks=tuple(_risk(r) for r in mappings(entry.get("risks"))),
+                risks=_entry_risks(entry, table),
                 recommended=text(rec.get("status")),
                 reason=text_or_none(rec.get("reason")) or None,
                 message=text_or_none(rec.get("message")) or None,
@@ -126,10 +150,24 @@ def conditional_updates(
     return tuple(sorted(out, key=lambda c: _order(c.release), reverse=True))
 
 
+def _entry_risks(entry: Mapping[str, Any], table: Mapping[str, Risk]) -> tuple[Risk, ...]:
+    listed = [_risk(r) for r in mappings(entry.get("risks"))]
+    if not listed:
+        listed = [table[name] for name in texts(entry.get("riskNames")) if name in table]
+    return tuple(
+        replace(risk, applies=table[risk.name].applies)
+        if not risk.applies and risk.name in table
+        else risk
+        for risk in listed
+    )
+
+
 def _risk(raw: Mapping[str, Any]) -> Risk:
+    applies = next((c for c in mappings(raw.get("conditions")) if c.get("type") == "Applies"), {})
     return Risk(
         name=text(raw.get("name")),
         message=text(raw.get("message")),
         url=text(raw.get("url")),
         rules=tuple(text(rule.get("type")) for rule in mappings(raw.get("matchingRules"))),
+        applies=text(applies.get("status")),
     )
