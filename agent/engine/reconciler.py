@@ -301,7 +301,8 @@ class Reconciler:
             drifted = taken_back(taken, drift)
             if drifted:
                 reason = "DriftCorrected"
-                message = "took back " + ", ".join(f'{f} from "{o}"' for f, o in drifted)
+                taken_text = ", ".join(f'{f} from "{o}"' for f, o in drifted)
+                message = f"took back {taken_text}; {plan.message}"
         except ApplyConflictError as exc:
             owners = ", ".join(f'{field} is owned by "{owner}"' for field, owner in exc.conflicts)
             refused = CycleOutcome(

@@ -17,6 +17,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
+from agent.adapters.git import redact
 from agent.adapters.http import HttpState, http_application, serve
 from agent.clock import Clock, SystemClock
 from agent.engine.ports import Cluster
@@ -80,6 +81,7 @@ class Runtime:
         self._window_timer: asyncio.Task[None] | None = None
         self._window_edge: datetime | None = None
         self._update_told: UpdateLifecycle | None = None  # the last lifecycle announced
+        self._last_logged: tuple[Result, str] | None = None  # the last cycle's result, reason
         self.events = events
         self.writeback = writeback
         self.settings = settings
@@ -127,6 +129,7 @@ class Runtime:
             http_application(http), self.settings.http_host, self.settings.http_port
         )
         self.started.set()
+        _LOG.info("cvsync %s", self._plan_line(), extra=self._plan_fields())
         self.trigger("startup", refresh_source=True)
         worker = asyncio.create_task(self._worker(), name="reconcile")
         helpers = [
@@ -163,6 +166,35 @@ class Runtime:
             if self._window_timer is not None:
                 self._window_timer.cancel()
             await runner.cleanup()
+
+    def _plan_fields(self) -> dict[str, Any]:
+        """What this agent will do, for the one start-up line; no credential in any value."""
+        settings = self.settings
+        git = settings.git
+        source = redact(git.repo, ()) if git.repo else f"git-sync tree {git.local_path}"
+        target = None
+        if settings.write_back:
+            status_repo = settings.status_repo or git.repo
+            where = redact(status_repo, ()) if status_repo else "(no repository)"
+            target = f"{where} branch {settings.status_branch or git.ref}"
+        return {
+            "source": source,
+            "ref": git.ref if git.repo else None,
+            "cluster": settings.cluster,
+            "mode": settings.mode,
+            "write_back": target,
+            "http": f"{settings.http_host}:{self.http_port}",
+            "leader_election": settings.leader.enabled,
+        }
+
+    def _plan_line(self) -> str:
+        fields = self._plan_fields()
+        ref = f" ({fields['ref']})" if fields["ref"] else ""
+        writes = f"; status to {fields['write_back']}" if fields["write_back"] else ""
+        return (
+            f"{fields['mode']}s cluster {fields['cluster']} from {fields['source']}{ref}"
+            f"{writes}; listening on http://{fields['http']}"
+        )
 
     async def wait_for_cycles(self, count: int, timeout: float) -> CycleOutcome | None:
         """For tests and `demo`: wait until `count` cycles have completed in total."""
@@ -224,6 +256,10 @@ class Runtime:
         level = (
             logging.WARNING if outcome.result in (Result.STALLED, Result.FAILED) else logging.INFO
         )
+        previous = self._last_logged
+        self._last_logged = (outcome.result, outcome.reason)
+        if outcome.result is Result.IN_SYNC and previous == self._last_logged:
+            level = logging.DEBUG  # an idle cycle like the one before says nothing new
         _LOG.log(
             level,
             "cycle %s: %s",
