@@ -122,9 +122,13 @@ class Runtime:
             lambda: self.ready or self._standing_by,
             lambda: self.trigger("webhook", refresh_source=True),
             self.webhook_secret,
+            self.settings.http_limits,
         )
         runner, self.http_port = await serve(
-            http_application(http), self.settings.http_host, self.settings.http_port
+            http_application(http),
+            self.settings.http_host,
+            self.settings.http_port,
+            self.settings.http_limits,
         )
         self.started.set()
         self.trigger("startup", refresh_source=True)
