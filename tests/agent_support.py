@@ -98,7 +98,12 @@ class Agent:
 
 @asynccontextmanager
 async def running_agent(
-    tmp_path: Path, scenario: str, clock: Any = None, time_scale: float = 3000, **knobs: Any
+    tmp_path: Path,
+    scenario: str,
+    clock: Any = None,
+    time_scale: float = 3000,
+    webhook_secret: bytes | None = None,
+    **knobs: Any,
 ) -> AsyncIterator[Agent]:
     async with Sandbox(SandboxOptions(scenario=scenario, time_scale=time_scale)) as sandbox:
         assert sandbox.simulator is not None
@@ -131,6 +136,7 @@ async def running_agent(
             writeback=writeback,
             events=cluster.events("default"),
             clock=clock,
+            webhook_secret=webhook_secret,
         )
         stop = asyncio.Event()
         task = asyncio.create_task(runtime.run(stop))

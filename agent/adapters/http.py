@@ -1,7 +1,8 @@
 """cvsync's own HTTP endpoints: /healthz, /readyz, /metrics, and the git webhook receiver
 (POST /hooks/git: GitHub's HMAC-SHA256 signature or GitLab's token; a replay fetches once).
 
-I/O adapter: an aiohttp listener; it only reads state and calls back into the runtime.
+I/O adapter: an aiohttp application behind http_guard's listener; it only reads state and
+calls back into the runtime.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from aiohttp import web
 from multidict import CIMultiDictProxy
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from agent.adapters.http_guard import GuardedSite
 from agent.metrics import Metrics
 from agent.settings import HttpLimits
 
@@ -208,6 +210,12 @@ async def serve(
         auto_decompress=False,  # the signature covers the bytes sent; nothing is unpacked
     )
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = GuardedSite(
+        runner,
+        host,
+        port,
+        max_connections=limits.max_connections,
+        header_timeout=limits.header_timeout,
+    )
     await site.start()
     return runner, site.port
