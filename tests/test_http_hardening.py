@@ -1,6 +1,7 @@
 """cvsync's HTTP listener under clients that would exhaust it: slow senders, more connections
-than it takes, a process out of file descriptors, and webhook deliveries sent again.
-Real sockets on 127.0.0.1; the descriptor test runs `cvsync run` with a low RLIMIT_NOFILE.
+than it takes, a process out of file descriptors, webhook deliveries sent again, and a
+webhook secret anyone could sign with. Real sockets on 127.0.0.1; the descriptor test runs
+`cvsync run` with a low RLIMIT_NOFILE.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import hmac
 import logging
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -246,3 +248,21 @@ async def test_a_webhook_delivery_sent_three_times_fetches_once(tmp_path: Path) 
             with suppress(TimeoutError):  # a replay runs no cycle: give it the time to
                 await runtime.wait_for_cycles(cycles + 1, timeout=1.0)
         assert fetches() == start + 1
+
+
+# 5. The secret itself.
+@pytest.mark.parametrize("content", [b"", b" \n"], ids=["empty", "whitespace"])
+def test_an_empty_webhook_secret_stops_the_agent_before_it_serves_anything(
+    tmp_path: Path, content: bytes
+) -> None:
+    secret = tmp_path / "webhook-secret"
+    secret.write_bytes(content)  # an HMAC with an empty key is anyone's to compute
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", "run", "--cluster", CLUSTER, "--repo", "file:///none",
+         "--http-address", f"127.0.0.1:{free_port()}", "--webhook-secret-file", str(secret)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        f"cvsync: error: --webhook-secret-file {secret} is empty; the webhook needs a secret"
+    )
