@@ -45,6 +45,18 @@ class LeaderSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """What cvsync's HTTP listener allows a client. No flags: the defaults suit a pod; tests
+    shorten the timeouts."""
+
+    header_timeout: float = 10.0  # seconds for a connection's request headers; idle keep-alive too
+    body_timeout: float = 30.0  # seconds to receive a webhook's body
+    max_connections: int = 1000  # open at once (fewer if RLIMIT_NOFILE is low); beyond: 503
+    max_body_bytes: int = 25 * 1024 * 1024  # GitHub caps its webhook payloads at 25 MB
+    delivery_window: float = 600.0  # a delivery ID seen this recently fetches nothing again
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     cluster: str
     git: GitSettings
@@ -68,6 +80,7 @@ class Settings:
     status_author_name: str = "cvsync"
     status_author_email: str = "cvsync@localhost"
     leader: LeaderSettings = LeaderSettings()
+    http_limits: HttpLimits = HttpLimits()  # no flag and no Helm value: see HttpLimits
 
     @property
     def cluster_spec_path(self) -> str:

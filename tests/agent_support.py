@@ -103,8 +103,10 @@ async def running_agent(
     tmp_path: Path,
     scenario: str,
     clock: Any = None,
+    *,
     time_scale: float = 3000,
     feature_set: FeatureSet = "Default",
+    webhook_secret: bytes | None = None,
     **knobs: Any,
 ) -> AsyncIterator[Agent]:
     options = SandboxOptions(scenario=scenario, time_scale=time_scale, feature_set=feature_set)
@@ -148,6 +150,7 @@ async def running_agent(
             writeback=writeback,
             events=cluster.events("default"),
             clock=clock,
+            webhook_secret=webhook_secret,
         )
         stop = asyncio.Event()
         task = asyncio.create_task(runtime.run(stop))

@@ -27,6 +27,7 @@ from agent.engine.ports import Cluster, Source
 from agent.engine.reconciler import Reconciler
 from agent.engine.runtime import Runtime, on_loop
 from agent.engine.writeback import WriteBack
+from agent.errors import UsageError
 from agent.settings import Settings
 
 
@@ -52,21 +53,34 @@ def _credentials(settings: Settings) -> GitCredentials:
     )
 
 
+def read_webhook_secret(settings: Settings) -> bytes | None:
+    """The webhook's shared secret, or None when the webhook is off. An empty one is refused:
+    anyone can compute an HMAC with an empty key."""
+    path = settings.webhook_secret_file
+    if path is None:
+        return None
+    try:
+        secret = path.read_bytes().strip()
+    except OSError as exc:
+        raise UsageError(f"cannot read --webhook-secret-file {path}: {exc.strerror}") from None
+    if not secret:
+        raise UsageError(f"--webhook-secret-file {path} is empty; the webhook needs a secret")
+    return secret
+
+
 async def build_runtime(
     settings: Settings,
     source: Source,
     cluster: KubeCluster,
     elector: LeaderElector | None = None,
+    webhook_secret: bytes | None = None,
 ) -> Runtime:
-    secret = None
-    if settings.webhook_secret_file is not None:
-        secret = settings.webhook_secret_file.read_bytes().strip()
     applier: Cluster = cluster if elector is None else LeaderOnlyCluster(cluster, elector)
     return Runtime(
         settings,
         Reconciler(settings, source, applier),
         cluster,
-        webhook_secret=secret,
+        webhook_secret=webhook_secret,
         events=cluster.events(settings.namespace),
         writeback=build_writeback(settings, elector),
         leadership=elector,
@@ -110,6 +124,7 @@ async def run_agent(
 ) -> None:
     """Run until `stop` is set; `started` receives the runtime (await its `started` event
     before using its HTTP port)."""
+    secret = read_webhook_secret(settings)
     source = build_source(settings)
     # One set of credentials for the ClusterVersion client (and its Events) and the Lease's:
     # a rotated token or CA is re-read once, and every client switches to it.
@@ -119,7 +134,7 @@ async def run_agent(
     cluster = KubeCluster(credentials.client())
     # Losing the lease stops the runtime like a signal does, then run_agent raises.
     elector = await build_elector(settings, credentials, stop.set)
-    runtime = await build_runtime(settings, source, cluster, elector)
+    runtime = await build_runtime(settings, source, cluster, elector, secret)
     watcher = None
     campaign: asyncio.Task[None] | None = None
     if settings.git.local_path is not None:

@@ -124,9 +124,13 @@ class Runtime:
             lambda: self.ready or self._standing_by,
             lambda: self.trigger("webhook", refresh_source=True),
             self.webhook_secret,
+            self.settings.http_limits,
         )
         runner, self.http_port = await serve(
-            http_application(http), self.settings.http_host, self.settings.http_port
+            http_application(http),
+            self.settings.http_host,
+            self.settings.http_port,
+            self.settings.http_limits,
         )
         self.started.set()
         _LOG.info("cvsync %s", self._plan_line(), extra=self._plan_fields())
