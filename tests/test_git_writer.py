@@ -403,7 +403,7 @@ async def test_a_fresh_lock_is_left_alone_and_the_publish_fails_retryably(
     remote: Remote, tmp_path: Path, name: str
 ) -> None:
     workdir = tmp_path / "w"
-    status = writer(remote.url, workdir, stale_lock_after=30.0)
+    status = writer(remote.url, workdir, stale_lock_after=30.0, lock_wait=0.2)
     try:
         await status.publish({STATUS: b"version: 1\n"}, MESSAGE)
         lock = workdir / ".git" / name

@@ -18,9 +18,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import git
-from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
+from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError, ODBError
 from git.refs.symbolic import SymbolicReference
 
+from agent.adapters.git_upkeep import CloneKeeper, GitCloneBrokenError, git_said
 from agent.errors import SourceError
 from agent.model.revision import Revision, Snapshot
 
@@ -31,7 +32,6 @@ _SHA_RE = re.compile(r"[0-9a-fA-F]{7,64}")
 # scheme://user:password@ and, for http(s), scheme://token@: both are secrets in a URL.
 _URL_PASSWORD_RE = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*):[^@\s/]*@")
 _HTTP_USERINFO_RE = re.compile(r"(\bhttps?://)[^/\s@]+@", re.IGNORECASE)
-_MAX_DETAIL = 500
 
 # A credential helper run by git's shell (no file to write or execute; /tmp may be noexec). It
 # holds no secret: each git call's environment names the secret's file or variable, read only
@@ -190,12 +190,6 @@ class GitCredentials:
         return env
 
 
-# Lines that say nothing about the cause: hints, progress, git's boilerplate after a failure.
-_NOISE = re.compile(
-    r"hint:|from |\* |remote: (enumerating|counting|compressing|total)|(receiving|resolving) "
-    r"|please make sure you have|and the repository exists",
-    re.IGNORECASE,
-)
 # What git, curl and ssh print for each kind of failure, tried in this order.
 _FAILURES: tuple[tuple[type[SourceError], re.Pattern[str]], ...] = (
     (GitHostKeyError, re.compile(r"host key verification failed|host identification has changed")),
@@ -221,15 +215,13 @@ _FAILURES: tuple[tuple[type[SourceError], re.Pattern[str]], ...] = (
 
 
 def classify(exc: GitCommandError, action: str, url: str, secrets: Iterable[str]) -> SourceError:
-    """Turn a failed git call into a SourceError whose message is safe to log and report."""
-    raw = str(exc.stderr or "").removeprefix("\n  stderr: '").removesuffix("'")
-    lines = [ln.strip() for ln in raw.splitlines() if ln.strip() and not _NOISE.match(ln.strip())]
-    detail = "; ".join(lines[-4:]) or f"git exited with status {exc.status}"
-    message = redact(f"{action} {url}: {detail}", secrets)
-    if len(message) > _MAX_DETAIL:
-        message = message[:_MAX_DETAIL] + "…"
+    """Turn a failed git call into a SourceError whose message is safe to log and report:
+    git's own words, whole (see git_said), with every secret redacted."""
+    raw = str(exc.stderr or "").lower()
+    detail = git_said(exc, lambda text: redact(text, secrets))
+    message = f"{action} {redact(url, secrets)}: {detail}"
     for error, pattern in _FAILURES:
-        if pattern.search(raw.lower()):
+        if pattern.search(raw):
             return error(message)
     return GitFetchError(message)
 
@@ -237,7 +229,10 @@ def classify(exc: GitCommandError, action: str, url: str, secrets: Iterable[str]
 class GitCloneSource:
     """cvsync's own clone of `url` at `ref` (a branch, tag or commit sha) in `workdir`.
 
-    The work directory belongs to this source: refresh discards local edits to tracked files.
+    The work directory belongs to this source: refresh discards local edits to tracked files,
+    and a clone that breaks is deleted and cloned again (see CloneKeeper, which also handles
+    the lock files git leaves behind: stale after `stale_lock_after`, else waited for up to
+    `lock_wait` seconds).
     """
 
     def __init__(
@@ -250,6 +245,8 @@ class GitCloneSource:
         *,
         depth: int | None = 1,
         timeout: float = 300.0,
+        stale_lock_after: float = 60.0,
+        lock_wait: float = 10.0,
     ) -> None:
         parts = urlsplit(url)
         if parts.password or (parts.scheme in ("http", "https") and parts.username):
@@ -262,6 +259,13 @@ class GitCloneSource:
         self.credentials = credentials or GitCredentials()
         self.depth = depth
         self.timeout = timeout
+        self._keeper = CloneKeeper(
+            workdir,
+            stale_after=stale_lock_after,
+            lock_wait=lock_wait,
+            hold_timeout=timeout,
+            clean=lambda text: redact(text, self.credentials.current_secrets()),
+        )
         self._repo: git.Repo | None = None
         self._lock = threading.Lock()  # to_thread calls outlive a cancelled await
 
@@ -273,51 +277,50 @@ class GitCloneSource:
 
     def _refresh_sync(self) -> Snapshot:
         with self._lock:
-            repo = self._open()
-            sha = self._fetch(repo)
-            self._git(repo, "checkout", "--force", "--detach", sha, action="checkout")
+            if not self._keeper.initialize():
+                raise GitConfigError(f"{self.workdir} is not empty and is not a git repository")
+            return self._keeper.cycle(
+                self._read_revision, suspect=(GitFetchError,), release=self._release
+            )
+
+    def _read_revision(self) -> Snapshot:
+        repo = self._open()
+        sha = self._fetch(repo)
+        self._git(repo, "checkout", "--force", "--detach", sha, action="checkout")
+        try:
             files = read_commit(repo, sha, self.paths)
-            return Snapshot(Revision(self.ref, sha), files)
+        except (ValueError, OSError, git.GitError, ODBError) as exc:
+            raise GitCloneBrokenError(f"read {sha} in {self.workdir}: {exc}") from None
+        return Snapshot(Revision(self.ref, sha), files)
 
     def _close_sync(self) -> None:
         with self._lock:
-            if self._repo is not None:
-                self._repo.close()  # ends GitPython's persistent cat-file processes
-                self._repo = None
+            self._release()
+
+    def _release(self) -> None:
+        if self._repo is not None:
+            self._repo.close()  # ends GitPython's persistent cat-file processes
+            self._repo = None
 
     def _git(self, repo: git.Repo, *args: str, action: str) -> str:
+        env = self.credentials.environment() | self._keeper.environment()
+
+        def call() -> str:
+            out: str = repo.git.execute(["git", *args], env=env, kill_after_timeout=self.timeout)
+            return out
+
         try:
-            out: str = repo.git.execute(
-                ["git", *args], env=self.credentials.environment(), kill_after_timeout=self.timeout
-            )
+            return self._keeper.run(call, action)
         except GitCommandError as exc:
             raise classify(exc, action, self.url, self.credentials.current_secrets()) from None
-        return out
 
     def _open(self) -> git.Repo:
-        if self._repo is not None:
-            return self._repo
-        dot_git = self.workdir / ".git"
-        if dot_git.exists():
-            try:
-                repo = git.Repo(self.workdir)
-            except (InvalidGitRepositoryError, NoSuchPathError):
-                raise GitConfigError(f"{self.workdir} is not a usable git repository") from None
-            # A pod killed mid-checkout leaves lock files; this source is the only writer.
-            for name in ("index.lock", "shallow.lock", "HEAD.lock"):
-                (dot_git / name).unlink(missing_ok=True)
-        else:
-            if self.workdir.exists() and any(self.workdir.iterdir()):
-                raise GitConfigError(f"{self.workdir} is not empty and is not a git repository")
-            self.workdir.mkdir(parents=True, exist_ok=True)
-            repo = git.Repo.init(self.workdir)
-        remotes = {remote.name: remote for remote in repo.remotes}
-        if "origin" not in remotes:
-            self._git(repo, "remote", "add", "origin", self.url, action="configure")
-        elif remotes["origin"].url != self.url:
-            self._git(repo, "remote", "set-url", "origin", self.url, action="configure")
-        self._repo = repo
-        return repo
+        if self._repo is None:
+            repo = self._keeper.open()
+            if args := self._keeper.origin_args(repo, self.url):
+                self._git(repo, "remote", *args, action="configure")
+            self._repo = repo
+        return self._repo
 
     def _fetch(self, repo: git.Repo) -> str:
         """Fetch the ref into FETCH_HEAD and return its commit. A sha the server will not hand

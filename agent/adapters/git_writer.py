@@ -6,8 +6,6 @@ The write side of the git adapter (the StatusSink role), in a clone of its own; 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import hashlib
 import os
 import posixpath
@@ -16,30 +14,35 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO, cast
+from typing import IO, BinaryIO, TypeVar, cast
 from urllib.parse import urlsplit
 
 import git
-from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
+from git.exc import GitCommandError, ODBError
 from git.remote import PushInfo
 
-from agent.adapters.git import GitConfigError, GitCredentials, GitRefNotFoundError, classify, redact
+from agent.adapters.git import (
+    GitConfigError,
+    GitCredentials,
+    GitFetchError,
+    GitRefNotFoundError,
+    classify,
+    redact,
+)
+from agent.adapters.git_upkeep import CloneKeeper, GitCloneBrokenError, git_said
 from agent.errors import SourceError
 
 # The commit is pushed from this private ref: GitPython cannot parse a push whose source is a
 # bare sha, and a private ref never collides with a branch a human might check out here.
 _PUBLISH_REF = "refs/cvsync/publish"
 _FAILED = PushInfo.REJECTED | PushInfo.REMOTE_REJECTED | PushInfo.REMOTE_FAILURE | PushInfo.ERROR
-# Every lock file the writer's own git calls can take; a killed call leaves one behind.
-_GIT_LOCKS = ("index.lock", "shallow.lock", "HEAD.lock", "config.lock", "packed-refs.lock")
-_WRITER_LOCK = "cvsync-writer.lock"
 _SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
-_LOCKED = re.compile(r"unable to create '[^']*\.lock': file exists", re.IGNORECASE)
 _BAD_IDENTITY = re.compile(r"[<>\n]")
 _UNSAFE_CHARS = re.compile(r"[\x00-\x1f\\]")
+_T = TypeVar("_T")
 
 
 class StatusPushFailedError(SourceError):
@@ -58,7 +61,7 @@ class StatusPathRefusedError(SourceError):
 
 
 class StatusWriteError(SourceError):
-    """A local step (building the commit, the work directory's locks) failed."""
+    """A local step (building the commit, reading FETCH_HEAD) failed."""
 
     reason = "StatusWriteFailed"
     retryable = True
@@ -105,7 +108,9 @@ class StatusWriter:
     The clone belongs to this writer alone: never the read side's clone, nor a git-sync tree
     (in local-path mode, give the URL of the remote git-sync pulls from). Each attempt fetches
     the tip, builds one commit on it that changes only the given paths, and pushes it without
-    force; a rejected push is rebuilt on the new tip and retried with backoff.
+    force; a rejected push is rebuilt on the new tip and retried with backoff. Lock files and
+    a broken clone are handled as for the read side's clone (CloneKeeper): a lock older than
+    `stale_lock_after` is removed, a younger one waited for up to `lock_wait` seconds.
     """
 
     def __init__(
@@ -124,6 +129,7 @@ class StatusWriter:
         allowed_prefix: str = "status/",
         create_branch: bool = False,
         stale_lock_after: float = 60.0,
+        lock_wait: float = 10.0,
         timeout: float = 120.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -148,14 +154,19 @@ class StatusWriter:
         self.backoff_cap = backoff_cap
         self.depth = depth
         self.create_branch = create_branch
-        self.stale_lock_after = stale_lock_after
         self.timeout = timeout
         self._sleep = sleep
         self._author = f"{author_name} <{author_email}>".encode()
-        self._env = _environment(self.credentials)
+        self._keeper = CloneKeeper(
+            workdir,
+            stale_after=stale_lock_after,
+            lock_wait=lock_wait,
+            hold_timeout=timeout,
+            clean=lambda text: redact(text, self.credentials.current_secrets()),
+        )
+        self._env = _environment(self.credentials) | self._keeper.environment()
         self._random = random.Random()
         self._repo: git.Repo | None = None
-        self._remote_checked = False  # origin is (re)configured once per writer
         self._thread_lock = threading.Lock()  # to_thread calls outlive a cancelled await
         self._order = asyncio.Lock()  # publishes in call order: an older one never lands last
 
@@ -188,14 +199,18 @@ class StatusWriter:
 
     def _read_sync(self, path: str) -> bytes | None:
         with self._thread_lock:
-            repo = self._open()
-            with self._workdir_lock(Path(repo.git_dir)):
-                self._check_remote(repo)
-                tip = self._fetch(repo)
-                if tip is None or not self._blobs_at(repo, tip, [path]):
-                    return None
-                data: bytes = (repo.commit(tip).tree / path).data_stream.read()
-                return data
+            return self._in_clone(lambda: self._read_tip(path))
+
+    def _read_tip(self, path: str) -> bytes | None:
+        repo = self._open()
+        tip = self._fetch(repo)
+        if tip is None or not self._blobs_at(repo, tip, [path]):
+            return None
+        try:
+            data: bytes = (repo.commit(tip).tree / path).data_stream.read()
+        except (ValueError, KeyError, OSError, git.GitError, ODBError) as exc:
+            raise GitCloneBrokenError(f"read {tip}:{path} in {self.workdir}: {exc}") from None
+        return data
 
     def _backoff(self, attempt: int) -> float:
         # Equal jitter: writers rejected by the same winner must not retry in lockstep.
@@ -222,80 +237,44 @@ class StatusWriter:
 
     def _close_sync(self) -> None:
         with self._thread_lock:
-            if self._repo is not None:
-                self._repo.close()
-                self._repo = None
+            self._release()
 
     def _attempt_sync(self, files: dict[str, bytes], message: str) -> tuple[bool, str] | str:
         """One fetch-build-push round: (committed, sha) on success, else why the push failed."""
         with self._thread_lock:
-            repo = self._open()
-            with self._workdir_lock(Path(repo.git_dir)):
-                self._clear_stale_locks(Path(repo.git_dir))
-                self._check_remote(repo)
-                tip = self._fetch(repo)
-                commit = self._build(repo, tip, files, message)
-                if commit is None:
-                    assert tip is not None  # nothing to compare against means always a commit
-                    return False, tip
-                rejected = self._push(repo)
-                return (True, commit) if rejected is None else rejected
+            return self._in_clone(lambda: self._attempt(files, message))
+
+    def _attempt(self, files: dict[str, bytes], message: str) -> tuple[bool, str] | str:
+        repo = self._open()
+        tip = self._fetch(repo)
+        commit = self._build(repo, tip, files, message)
+        if commit is None:
+            assert tip is not None  # nothing to compare against means always a commit
+            return False, tip
+        rejected = self._push(repo)
+        return (True, commit) if rejected is None else rejected
+
+    def _in_clone(self, step: Callable[[], _T]) -> _T:
+        """Run `step` in the clone, held against other writers; a broken clone is made again
+        (nothing is lost: each attempt builds on the remote's tip)."""
+        if not self._keeper.initialize():
+            raise GitConfigError(f"{self.workdir} is not empty and is not a git repository")
+        suspect = (GitFetchError, StatusWriteError)
+        return self._keeper.cycle(step, suspect=suspect, release=self._release)
+
+    def _release(self) -> None:
+        if self._repo is not None:
+            self._repo.close()
+            self._repo = None
 
     def _open(self) -> git.Repo:
-        if self._repo is not None:
-            return self._repo
-        if (self.workdir / ".git").exists():
-            try:
-                self._repo = git.Repo(self.workdir)
-            except (InvalidGitRepositoryError, NoSuchPathError):
-                raise GitConfigError(f"{self.workdir} is not a usable git repository") from None
-        else:
-            if self.workdir.exists() and any(self.workdir.iterdir()):
-                raise GitConfigError(f"{self.workdir} is not empty and is not a git repository")
-            self.workdir.mkdir(parents=True, exist_ok=True)
-            self._repo = git.Repo.init(self.workdir)
+        """The clone, with origin checked once per opening."""
+        if self._repo is None:
+            repo = self._keeper.open()
+            if args := self._keeper.origin_args(repo, self.url):
+                self._git(repo, "remote", *args, action="configure")
+            self._repo = repo
         return self._repo
-
-    @contextlib.contextmanager
-    def _workdir_lock(self, git_dir: Path) -> Iterator[None]:
-        """Hold the work directory against other writer processes (and other instances):
-        while it is held, no git call of ours runs there, so old lock files are stale."""
-        fd = os.open(git_dir / _WRITER_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            deadline = time.monotonic() + self.timeout
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise StatusWriteError(
-                            f"{self.workdir} is busy: another writer holds it"
-                        ) from None
-                    time.sleep(0.05)
-            yield
-        finally:
-            os.close(fd)  # closing the descriptor releases the lock
-
-    def _clear_stale_locks(self, git_dir: Path) -> None:
-        # A lock this old, while we hold the writer lock, was left by a killed git process. A
-        # younger one may be a human running git here right now: leave it, and fail this time.
-        now = time.time()
-        for name in (*_GIT_LOCKS, f"{_PUBLISH_REF}.lock"):
-            path = git_dir / name
-            with contextlib.suppress(FileNotFoundError):
-                if now - path.stat().st_mtime >= self.stale_lock_after:
-                    path.unlink()
-
-    def _check_remote(self, repo: git.Repo) -> None:
-        if self._remote_checked:
-            return
-        remotes = {remote.name: remote for remote in repo.remotes}
-        if "origin" not in remotes:
-            self._git(repo, "remote", "add", "origin", self.url, action="configure")
-        elif remotes["origin"].url != self.url:
-            self._git(repo, "remote", "set-url", "origin", self.url, action="configure")
-        self._remote_checked = True
 
     def _fetch(self, repo: git.Repo) -> str | None:
         """The branch's tip on the remote; None when it does not exist and may be created."""
@@ -361,11 +340,17 @@ class StatusWriter:
         """Push the built commit without force: None when the branch took it, else why not.
         A rejected push does not raise in GitPython: the flags of each PushInfo say so."""
         target = f"refs/heads/{self.branch}"
-        try:
+
+        def push() -> list[PushInfo]:
             with repo.git.custom_environment(**self._env):
-                infos = repo.remote("origin").push(
-                    f"{_PUBLISH_REF}:{target}", kill_after_timeout=self.timeout
+                return list(
+                    repo.remote("origin").push(
+                        f"{_PUBLISH_REF}:{target}", kill_after_timeout=self.timeout
+                    )
                 )
+
+        try:
+            infos = self._keeper.run(push, "push")
         except GitCommandError as exc:  # no result at all: transport, auth, remote down
             raise classify(exc, "push", self.url, self.credentials.current_secrets()) from None
         ours = [info for info in infos if info.remote_ref_string == target]
@@ -382,22 +367,25 @@ class StatusWriter:
         local: bool = False,
         stdin: IO[bytes] | None = None,
     ) -> str:
-        try:
+        def call() -> str:
+            if stdin is not None:
+                stdin.seek(0)  # a call made again after a lock went reads it from the start
             out: str = repo.git.execute(
                 ["git", *args],
                 env=self._env,
                 kill_after_timeout=self.timeout,
                 istream=cast(BinaryIO, stdin),
             )
+            return out
+
+        try:
+            return self._keeper.run(call, action)
         except GitCommandError as exc:
             secrets = self.credentials.current_secrets()
-            # A local step, or a lock file in our clone blocking any step: git's own first
-            # words name the cause (the lock file), which classify() would cut off.
-            if local or _LOCKED.search(str(exc.stderr)):
-                message = _local_message(exc, f"{action} in {self.workdir}", secrets)
-                raise StatusWriteError(message) from None
+            if local:
+                detail = git_said(exc, lambda text: redact(text, secrets))
+                raise StatusWriteError(f"{action} in {self.workdir}: {detail}") from None
             raise classify(exc, action, self.url, secrets) from None
-        return out
 
 
 def _environment(credentials: GitCredentials) -> dict[str, str]:
@@ -412,11 +400,3 @@ def _environment(credentials: GitCredentials) -> dict[str, str]:
         env[f"GIT_CONFIG_KEY_{number}"], env[f"GIT_CONFIG_VALUE_{number}"] = key, value
     env["GIT_CONFIG_COUNT"] = str(count + len(extra))
     return env
-
-
-def _local_message(exc: GitCommandError, action: str, secrets: tuple[str, ...]) -> str:
-    raw = str(exc.stderr or "").removeprefix("\n  stderr: '").removesuffix("'")
-    lines = [line.strip() for line in raw.splitlines() if line.strip()]
-    causes = [line for line in lines if line.startswith(("fatal:", "error:"))] or lines[-1:]
-    detail = "; ".join(causes[:2]) or f"git exited with status {exc.status}"
-    return redact(f"{action}: {detail}", secrets)[:500]
