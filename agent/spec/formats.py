@@ -60,6 +60,8 @@ def invisible_problem(value: str) -> str | None:
         return f"starts with {_character_name(value[0])}"
     if value[-1:].isspace():
         return f"ends with {_character_name(value[-1])}"
+    if value.isprintable():  # the common case, and a fast one: no Cc, Cf, Zl or Zp in it
+        return None
     for character in value:
         if unicodedata.category(character) in _INVISIBLE_CATEGORIES:
             return f"holds {_character_name(character)}"

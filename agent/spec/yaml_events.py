@@ -38,6 +38,9 @@ _GO_BOOLEANS = frozenset(
     }
 )  # fmt: skip
 _GO_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+# resolve.go's resolveTable: the first characters of everything it does not keep as text.
+_GO_NUMBER_HINTS = frozenset("+-0123456789")
+_GO_HINTS = _GO_NUMBER_HINTS | frozenset("yYnNtTfFoO~.")
 _GO_SPECIAL_FLOATS = frozenset(
     f"{sign}.{word}" for sign in ("", "+", "-") for word in ("inf", "Inf", "INF")
 ) | {".nan", ".NaN", ".NAN"}
@@ -69,6 +72,10 @@ def _go_finite_float(text: str) -> bool:
 
 def yaml11_type(value: str) -> str | None:
     """The JSON type kubectl gives the plain scalar `value`, or None when it reads text."""
+    if not value:
+        return "null"
+    if value[0] not in _GO_HINTS:  # go-yaml reads the rest as text without looking further
+        return None
     if value in _GO_BOOLEANS:
         return "boolean"
     if value in _GO_NULLS:
@@ -78,7 +85,7 @@ def yaml11_type(value: str) -> str | None:
     if value[0] == ".":
         matched = _GO_DOT_FLOAT.match(value) is not None
         return "number" if matched and _go_finite_float(value) else None
-    if value[0] not in "+-0123456789":
+    if value[0] not in _GO_NUMBER_HINTS:
         return None
     digits = value.replace("_", "")
     number = _GO_INT.match(digits)
