@@ -175,10 +175,6 @@ def test_a_syntax_error_keeps_the_documents_before_it() -> None:
     assert [f.rule for f in parsed.findings] == ["yaml-syntax"]
 
 
-def test_an_empty_file_is_a_warning() -> None:
-    assert _rules("# nothing here\n") == [("file-empty", 1, 1)]
-
-
 @pytest.mark.corpus
 def test_the_list_wrapped_corpus_object_parses_as_one_item() -> None:
     path = corpus_path(
@@ -211,3 +207,65 @@ def test_the_pure_python_parser_gives_the_same_documents_and_findings(
         assert [(f.rule, f.location) for f in fast.findings] == [
             (f.rule, f.location) for f in slow.findings
         ]
+
+
+# kubectl refuses such a file: "no objects passed to apply" (kubernetes/kubectl
+# pkg/cmd/apply/apply.go, when the builder yields no object and no error).
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("", "no YAML document"),
+        ("# nothing here\n", "no YAML document"),
+        ("---\n", "document 1 is empty"),
+        ("--- \n---\n", "document 2 is empty"),
+        ("null\n", "document 1 is empty"),
+        ("~\n", "document 1 is empty"),
+        ("apiVersion: v1\nkind: List\nitems: []\n", "document 1 is a List with no items"),
+        (
+            "---\nnull\n---\napiVersion: v1\nkind: List\nitems: []\n",
+            "document 1 is empty (---, null or ~); document 2 is a List with no items",
+        ),
+    ],
+    ids=["zero-bytes", "comment", "separator", "separators", "null", "tilde", "list", "mixed"],
+)
+def test_a_file_holding_no_cluster_version_is_an_error_naming_it(text: str, reason: str) -> None:
+    parsed = parse_text(text, "clusters/east/clusterversion.yaml")
+    [finding] = parsed.findings
+    assert (finding.rule, finding.severity.value) == ("file-empty", "error")
+    assert str(finding.location) == "clusters/east/clusterversion.yaml:1:1"
+    assert "holds no ClusterVersion" in finding.message
+    assert reason in finding.message
+
+
+def test_empty_documents_next_to_a_cluster_version_are_fine() -> None:
+    parsed = parse_text(
+        "null\n---\n" + HEADER + "---\napiVersion: v1\nkind: List\nitems: []\n", "f"
+    )
+    assert (len(parsed.documents), parsed.findings) == (1, ())
+
+
+def test_other_findings_explain_a_file_without_a_cluster_version_on_their_own() -> None:
+    assert _rules("apiVersion: v1\nkind: ConfigMap\n") == [("document-other-kind", 2, 7)]
+
+
+# go-yaml v2's resolve.go (what kubectl and oc read YAML with, through sigs.k8s.io/yaml):
+# the type it gives each plain scalar, where YAML 1.2's core schema reads text.
+@pytest.mark.parametrize(
+    ("token", "kubectl_type"),
+    [
+        ("y", "boolean"), ("Y", "boolean"), ("yes", "boolean"), ("Yes", "boolean"),
+        ("YES", "boolean"), ("n", "boolean"), ("N", "boolean"), ("no", "boolean"),
+        ("No", "boolean"), ("NO", "boolean"), ("on", "boolean"), ("On", "boolean"),
+        ("ON", "boolean"), ("off", "boolean"), ("Off", "boolean"), ("OFF", "boolean"),
+        ("1_000", "integer"), ("0b101", "integer"), ("-0b1", "integer"), ("0X1F", "integer"),
+        ("0O17", "integer"), ("+0x1F", "integer"), ("1_8446744073709551615", "integer"),
+        ("1_0.5", "number"), ("1_8446744073709551616", "number"), ("+1_0e2", "number"),
+        # Text for both readers: not in the map, not numbers (or out of float64's range).
+        ("yEs", None), ("oN", None), ("0x", None), ("1_0e999", None), ("+", None), ("._5", None),
+        ("2024-05-01", None), ("0XFFFFFFFFFFFFFFFFF", None), ("on-call", None), ("0.0.0.0", None),
+    ],
+)  # fmt: skip
+def test_plain_scalars_record_how_kubectl_reads_them(token: str, kubectl_type: str | None) -> None:
+    [doc] = parse_text(HEADER + f"  channel: {token}\n", "f.yaml").documents
+    assert doc.body["spec"]["channel"] == token
+    assert doc.yaml11_types.get(("spec", "channel")) == kubectl_type

@@ -428,3 +428,170 @@ def test_a_spec_that_is_not_a_mapping_is_a_type_error() -> None:
         "spec:\n  clusterID: 5e65da93-4167-4f1e-9571-f99963cda23e\n", "spec: [1]\n"
     )
     assert located(text) == [("field-type", 5, 7)]
+
+
+# --- What a real server and kubectl do with the same file --------------------------------
+# The API server drops a null object field but rejects a null list item: the sandbox's own
+# test_a_null_inside_a_list_is_a_type_error records the server's refusal.
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("  overrides: [null]\n", [("overrides-block-upgrades", 7, 3), ("null-list-item", 7, 15)]),
+        (
+            "  capabilities:\n"
+            "    baselineCapabilitySet: vCurrent\n"
+            "    additionalEnabledCapabilities: [null]\n",
+            [("null-list-item", 9, 37)],
+        ),
+        (
+            "  capabilities:\n"
+            "    baselineCapabilitySet: vCurrent\n"
+            "    additionalEnabledCapabilities: [baremetal, ~]\n",
+            [("null-list-item", 9, 48)],
+        ),
+        (
+            "  capabilities:\n"
+            "    baselineCapabilitySet: vCurrent\n"
+            "    additionalEnabledCapabilities:\n"
+            "    - baremetal\n"
+            "    -\n",
+            [("null-list-item", 11, 6)],
+        ),
+    ],
+    ids=["overrides", "capabilities", "tilde-item", "empty-dash"],
+)
+def test_a_null_list_item_is_an_error_because_the_api_server_rejects_it(
+    body: str, expected: list[tuple[str, int, int]]
+) -> None:
+    found = findings(spec(body))
+    assert [(f.rule, f.location.line, f.location.column) for f in found] == expected
+    item = next(f for f in found if f.rule == "null-list-item")
+    assert item.severity is Severity.ERROR
+    assert "rejects" in item.message
+
+
+def test_a_null_object_field_is_still_only_a_warning_since_the_server_drops_it() -> None:
+    # Both YAML readings agree (`~` is null in YAML 1.1 and 1.2) and the server prunes it.
+    [finding] = findings(spec("  channel: ~\n"))
+    assert (finding.rule, finding.severity) == ("null-value", Severity.WARNING)
+
+
+# go-yaml v2's resolver (resolve.go, which kubectl and oc use through sigs.k8s.io/yaml) reads
+# these plain scalars as booleans or numbers; the YAML 1.2 core schema reads them as text.
+YAML11_NON_TEXT = [
+    "on", "off", "On", "OFF", "yes", "no", "Yes", "NO", "y", "n", "Y", "N",
+    "1_000", "0b101", "0B101", "0X1F", "0O17", "+0x1F", "-0o7", "1_0.5", "0_777",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("token", YAML11_NON_TEXT)
+def test_a_plain_value_kubectl_reads_as_a_boolean_or_number_must_be_quoted(token: str) -> None:
+    [finding] = findings(spec(f"  channel: {token}\n"))
+    assert (finding.rule, finding.location.line, finding.location.column) == (
+        "yaml-ambiguous-value",
+        7,
+        12,
+    )
+    assert finding.severity is Severity.ERROR
+    assert "kubectl" in finding.message
+    assert f"'{token}'" in finding.hint or f'"{token}"' in finding.hint
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "  channel: stable-4.16\n  upstream: on\n",
+        "  desiredUpdate:\n    version: 4.16.3\n    image: yes\n",
+        "  capabilities:\n    baselineCapabilitySet: vCurrent\n"
+        "    additionalEnabledCapabilities: [baremetal, on]\n",
+        "  overrides:\n"
+        "  - {kind: Deployment, group: apps, namespace: x, name: no, unmanaged: true}\n",
+    ],
+    ids=["upstream", "image", "capability", "override-name"],
+)
+def test_every_string_field_refuses_a_value_kubectl_reads_otherwise(body: str) -> None:
+    found = [f for f in findings(spec(body)) if f.severity is Severity.ERROR]
+    assert [f.rule for f in found] == ["yaml-ambiguous-value"]
+
+
+def test_a_yaml_1_1_directive_does_not_change_the_verdict() -> None:
+    text = "%YAML 1.1\n---\n" + spec("  channel: on\n")
+    assert [f.rule for f in findings(text)] == ["yaml-ambiguous-value"]
+
+
+def test_a_label_value_kubectl_reads_as_a_boolean_must_be_quoted() -> None:
+    text = HEADER.replace("  name: version\n", "  name: version\n  labels:\n    managed: yes\n")
+    assert located(text) == [("yaml-ambiguous-value", 6, 14)]
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["stable-4.16", "'on'", '"yes"', "2024-05-01", "on-call", "0x", "1_0e999", "+", "0.0.0.0"],
+)
+def test_values_both_readers_take_as_text_pass(token: str) -> None:
+    assert [f.rule for f in findings(spec(f"  channel: {token}\n"))] in ([], ["channel-form"])
+
+
+@pytest.mark.parametrize("token", ["0777", "1e3", "4.16", "true", ".inf"])
+def test_values_both_readers_take_as_numbers_or_booleans_stay_type_errors(token: str) -> None:
+    [finding] = findings(spec(f"  channel: {token}\n"))
+    assert (finding.rule, finding.severity) == ("field-type", Severity.ERROR)
+    assert "quotes" in finding.hint
+
+
+def test_a_boolean_field_written_yes_explains_that_kubectl_reads_it_as_true() -> None:
+    [finding] = findings(_desired({"version": "4.16.3", "force": "yes"}))
+    assert finding.rule == "field-type"
+    assert "kubectl" in finding.hint
+    assert "true" in finding.hint
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "problem"),
+    [
+        ('  desiredUpdate:\n    version: "4.15.13\\n"\n', ".spec.desiredUpdate.version", "newline"),
+        (
+            "  desiredUpdate:\n    version: |\n      4.15.13\n",
+            ".spec.desiredUpdate.version",
+            "newline",
+        ),
+        ('  channel: "stable-4.16 "\n', ".spec.channel", "space"),
+        ('  channel: "\\tstable-4.16"\n', ".spec.channel", "tab"),
+        ('  channel: "stable-\\u200b4.16"\n', ".spec.channel", "U+200B"),
+        ('  channel: "stable-4.16\\e"\n', ".spec.channel", "U+001B"),
+        ('  upstream: "https://api.openshift.com/graph\\r"\n', ".spec.upstream", "carriage return"),
+        (
+            f'  desiredUpdate:\n    image: "{DIGEST_IMAGE}\\n"\n',
+            ".spec.desiredUpdate.image",
+            "newline",
+        ),
+    ],
+    ids=[
+        "version-newline",
+        "version-block-scalar",
+        "channel-trailing-space",
+        "channel-leading-tab",
+        "channel-zero-width-space",
+        "channel-escape",
+        "upstream-carriage-return",
+        "image-newline",
+    ],
+)
+def test_control_characters_and_surrounding_whitespace_are_errors(
+    body: str, field: str, problem: str
+) -> None:
+    [finding] = findings(spec(body))
+    assert (finding.rule, finding.severity, finding.field) == (
+        "value-invisible-characters",
+        Severity.ERROR,
+        field,
+    )
+    assert problem in finding.message
+
+
+def test_a_cluster_id_ending_in_a_newline_is_an_error() -> None:
+    text = HEADER.replace(
+        "clusterID: 5e65da93-4167-4f1e-9571-f99963cda23e",
+        'clusterID: "5e65da93-4167-4f1e-9571-f99963cda23e\\n"',
+    )
+    assert located(text) == [("value-invisible-characters", 6, 14)]

@@ -5,6 +5,7 @@ Pure data produced by `spec.parse` and read by every later stage.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,8 @@ class ManifestDocument:
 
     `body` holds only plain dict / list / str / int / float / bool / None values.
     `index` is the 0-based document number in its file; `item` the index inside a
-    `kind: List` wrapper, when the object came from one.
+    `kind: List` wrapper, when the object came from one. `yaml11_types` names the plain
+    scalars read as text here that kubectl and oc (YAML 1.1) read as another JSON type.
     """
 
     file: str
@@ -28,6 +30,7 @@ class ManifestDocument:
     item: int | None
     body: JsonObject
     positions: PositionMap
+    yaml11_types: Mapping[FieldPath, str] = field(default_factory=dict)
 
     def at_key(self, path: FieldPath) -> SourceLocation:
         where = self.positions.key(path)

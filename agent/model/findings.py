@@ -46,12 +46,15 @@ E, W = Severity.ERROR, Severity.WARNING
 FILE_UNREADABLE = Rule("file-unreadable", E, "the file cannot be read")
 FILE_TOO_LARGE = Rule("file-too-large", E, "the file is larger than 1 MiB")
 FILE_NOT_UTF8 = Rule("file-not-utf8", E, "the file is not valid UTF-8")
-FILE_EMPTY = Rule("file-empty", W, "the file holds no YAML document")
+FILE_EMPTY = Rule("file-empty", E, "the file holds no ClusterVersion")
 SYMLINK_OUTSIDE_ROOT = Rule("symlink-outside-root", E, "a symlink points outside the scanned root")
 YAML_SYNTAX = Rule("yaml-syntax", E, "the file is not valid YAML or JSON")
 YAML_DUPLICATE_KEY = Rule("yaml-duplicate-key", E, "a mapping repeats a key")
 YAML_ALIAS_EXPANSION = Rule("yaml-alias-expansion", E, "aliases expand into a huge structure")
 YAML_UNSUPPORTED = Rule("yaml-unsupported", E, "a YAML feature the Kubernetes decoder rejects")
+YAML_AMBIGUOUS_VALUE = Rule(
+    "yaml-ambiguous-value", E, "an unquoted value kubectl (YAML 1.1) reads as a boolean or number"
+)
 DOCUMENT_NOT_MAPPING = Rule("document-not-mapping", E, "a document is not a mapping")
 DOCUMENT_OTHER_KIND = Rule("document-other-kind", E, "a document is not a ClusterVersion")
 
@@ -62,10 +65,14 @@ UNKNOWN_FIELD = Rule("unknown-field", E, "a field the API does not define")
 FIELD_TYPE = Rule("field-type", E, "a value of the wrong type")
 REQUIRED_FIELD = Rule("required-field", E, "a required field is missing")
 NULL_VALUE = Rule("null-value", W, "a null value the API server drops")
+NULL_LIST_ITEM = Rule("null-list-item", E, "a null list item, which the API server rejects")
 STATUS_IGNORED = Rule("status-ignored", W, "status in a desired spec is ignored")
 METADATA_SERVER_OWNED = Rule("metadata-server-owned", W, "server-owned metadata is ignored")
 
 # spec fields.
+VALUE_INVISIBLE_CHARACTERS = Rule(
+    "value-invisible-characters", E, "control characters or surrounding whitespace in a value"
+)
 CLUSTER_ID_FORMAT = Rule("cluster-id-format", E, "clusterID is not an RFC 4122 UUID")
 CLUSTER_ID_VERSION = Rule("cluster-id-version", W, "clusterID is not a version 4 UUID")
 CHANNEL_FORM = Rule("channel-form", W, "channel does not look like a known channel")

@@ -8,8 +8,8 @@ findings instead of exceptions.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, TypeVar
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -28,6 +28,8 @@ try:
     _LibyamlLoader = CBaseLoader
 except ImportError:  # ruamel.yaml.clib is absent (PyPy, say): the pure-Python parser
     _LibyamlLoader = None
+
+T = TypeVar("T")
 
 MAX_FILE_BYTES = 1024 * 1024
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -95,13 +97,17 @@ def parse_file(data: bytes, file: str) -> ParsedFile:
 def parse_text(text: str, file: str) -> ParsedFile:
     documents: list[ManifestDocument] = []
     found: list[Finding] = []
-    seen_any = False
+    empty: list[str] = []  # what each document without a ClusterVersion holds instead
     try:
         for index, built in enumerate(build_documents(yaml_events(text))):
-            seen_any = True
             found.extend(duplicate_key_findings(built, file))
-            if built.duplicate_keys or built.body is None:
+            if built.duplicate_keys:
                 continue
+            if built.body is None:
+                empty.append(f"document {index + 1} is empty (---, null or ~)")
+                continue
+            if _is_empty_list(built.body):
+                empty.append(f"document {index + 1} is a {built.body['kind']} with no items")
             _classify(built, file, index, documents, found)
     except YamlStructureError as exc:
         found.append(structure_finding(exc, file))
@@ -115,15 +121,24 @@ def parse_text(text: str, file: str) -> ParsedFile:
                 "check the file with a YAML linter",
             )
         )
-    if not seen_any and not found:
-        found.append(
-            rules.FILE_EMPTY.at(
-                SourceLocation(file, 1, 1),
-                "the file holds no YAML document",
-                "remove the file or add a ClusterVersion spec",
-            )
-        )
+    if not documents and not found:
+        found.append(_no_cluster_version(file, empty))
     return ParsedFile(file, tuple(documents), tuple(found))
+
+
+def _is_empty_list(body: Any) -> bool:
+    return isinstance(body, dict) and body.get("kind") in LIST_KINDS and body.get("items") == []
+
+
+def _no_cluster_version(file: str, empty: list[str]) -> Finding:
+    """A file with nothing else wrong and no ClusterVersion: kubectl applies nothing from it
+    ("no objects passed to apply"), and the agent has no spec to follow."""
+    reasons = "; ".join(empty[:3]) + ("; ..." if len(empty) > 3 else "")
+    return rules.FILE_EMPTY.at(
+        SourceLocation(file, 1, 1),
+        f"the file holds no ClusterVersion: {reasons or 'it holds no YAML document'}",
+        "add the ClusterVersion spec, or remove the file",
+    )
 
 
 def structure_finding(exc: YamlStructureError, file: str) -> Finding:
@@ -175,7 +190,7 @@ def _classify(
         return
     kind = body.get("kind")
     if kind == KIND:
-        documents.append(ManifestDocument(file, index, None, body, positions))
+        documents.append(ManifestDocument(file, index, None, body, positions, built.yaml11_types))
         return
     if kind in LIST_KINDS and isinstance(body.get("items"), list):
         for item_index, item in enumerate(body["items"]):
@@ -187,15 +202,22 @@ def _classify(
             elif item.get("kind") != KIND:
                 found.append(_other_kind(file, item_positions.start, item_label, item))
             else:
-                documents.append(ManifestDocument(file, index, item_index, item, item_positions))
+                types = _below(built.yaml11_types, prefix)
+                documents.append(
+                    ManifestDocument(file, index, item_index, item, item_positions, types)
+                )
         return
     found.append(_other_kind(file, positions.value(("kind",)), label, body))
 
 
-def _rebase(positions: PositionMap, prefix: FieldPath) -> PositionMap:
+def _below(table: Mapping[FieldPath, T], prefix: FieldPath) -> dict[FieldPath, T]:
+    """The entries of `table` under `prefix`, with paths relative to it."""
     cut = len(prefix)
-    keys = {path[cut:]: at for path, at in positions.keys.items() if path[:cut] == prefix}
-    values = {path[cut:]: at for path, at in positions.values.items() if path[:cut] == prefix}
+    return {path[cut:]: entry for path, entry in table.items() if path[:cut] == prefix}
+
+
+def _rebase(positions: PositionMap, prefix: FieldPath) -> PositionMap:
+    keys, values = _below(positions.keys, prefix), _below(positions.values, prefix)
     return PositionMap(keys, values, positions.value(prefix))
 
 

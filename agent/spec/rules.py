@@ -18,6 +18,7 @@ from agent.model.clusterversion_api import (
 )
 from agent.model.documents import ManifestDocument
 from agent.model.findings import Finding
+from agent.model.source import FieldPath, format_field_path
 from agent.spec import formats
 from agent.spec.suggest import closest
 
@@ -28,11 +29,11 @@ def _is_str(value: object) -> TypeGuard[str]:
 
 def check_spec_rules(doc: ManifestDocument, spec: dict[str, Any]) -> list[Finding]:
     out: list[Finding] = []
-    if _is_str(spec.get("clusterID")):
+    if _is_str(spec.get("clusterID")) and _visible(doc, ("spec", "clusterID"), out):
         _cluster_id(doc, spec["clusterID"], out)
-    if _is_str(spec.get("channel")):
+    if _is_str(spec.get("channel")) and _visible(doc, ("spec", "channel"), out):
         _channel(doc, spec["channel"], out)
-    if _is_str(spec.get("upstream")):
+    if _is_str(spec.get("upstream")) and _visible(doc, ("spec", "upstream"), out):
         _upstream(doc, spec["upstream"], out)
     if isinstance(spec.get("desiredUpdate"), dict):
         _desired_update(doc, spec["desiredUpdate"], out)
@@ -41,6 +42,34 @@ def check_spec_rules(doc: ManifestDocument, spec: dict[str, Any]) -> list[Findin
     if isinstance(spec.get("capabilities"), dict):
         _capabilities(doc, spec["capabilities"], out)
     return out
+
+
+def _visible(doc: ManifestDocument, path: FieldPath, out: list[Finding]) -> bool:
+    """False, with a finding, when the string at `path` carries a hidden character: the API
+    server keeps it, and nothing on the cluster's side is named with it."""
+    value = _value_at(doc.body, path)
+    problem = formats.invisible_problem(value)
+    if problem is None:
+        return True
+    field = format_field_path(path)
+    out.append(
+        rules.VALUE_INVISIBLE_CHARACTERS.at(
+            doc.at_value(path),
+            f"{field} {value!r} {problem}, which the API server keeps as written",
+            'remove it; a quoted "...\\n", a block scalar (| or >) or a pasted '
+            "character puts it there",
+            field,
+        )
+    )
+    return False
+
+
+def _value_at(body: dict[str, Any], path: FieldPath) -> str:
+    value: Any = body
+    for step in path:
+        value = value[step]
+    assert isinstance(value, str)
+    return value
 
 
 def _cluster_id(doc: ManifestDocument, value: str, out: list[Finding]) -> None:
@@ -123,6 +152,8 @@ def _desired_update(doc: ManifestDocument, update: dict[str, Any], out: list[Fin
     image, version, arch = (update.get(key) for key in ("image", "version", "architecture"))
     typed = all(value is None or _is_str(value) for value in (image, version, arch))
     has_image, has_version, has_arch = (bool(value) for value in (image, version, arch))
+    version_visible = _is_str(version) and _visible(doc, (*base, "version"), out)
+    image_visible = _is_str(image) and _visible(doc, (*base, "image"), out)
     if _is_str(arch) and arch not in ARCHITECTURES:
         out.append(
             rules.ARCHITECTURE_VALUE.at(
@@ -135,7 +166,7 @@ def _desired_update(doc: ManifestDocument, update: dict[str, Any], out: list[Fin
         )
     if typed:
         _desired_update_case(doc, has_image, has_version, has_arch, out)
-    if has_version and _is_str(version) and not formats.is_semver(version):
+    if has_version and _is_str(version) and version_visible and not formats.is_semver(version):
         out.append(
             rules.VERSION_SEMVER.at(
                 doc.at_value((*base, "version")),
@@ -146,7 +177,7 @@ def _desired_update(doc: ManifestDocument, update: dict[str, Any], out: list[Fin
                 ".spec.desiredUpdate.version",
             )
         )
-    if has_image and _is_str(image):
+    if has_image and _is_str(image) and image_visible:
         _image(doc, image, out)
     if update.get("force") is True:
         out.append(

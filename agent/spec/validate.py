@@ -69,7 +69,9 @@ def validate_document(doc: ManifestDocument) -> list[Finding]:
         )
         return out
     if check_shape(doc, body["spec"], SPEC_SHAPE, ("spec",), out):
-        out.extend(check_spec_rules(doc, body["spec"]))
+        # A value the readers disagree on is reported once, not judged again as text.
+        unread = {f.field for f in out if f.rule == rules.YAML_AMBIGUOUS_VALUE.id}
+        out.extend(f for f in check_spec_rules(doc, body["spec"]) if f.field not in unread)
     return out
 
 
@@ -79,18 +81,14 @@ def check_shape(
     """Check type, unknown and required fields below `path`; True when the type is right."""
     field = format_field_path(path)
     if value is None:
-        out.append(
-            rules.NULL_VALUE.at(
-                doc.at_value(path),
-                f"{field} is null; the API server drops null fields",
-                "remove the line to leave the field unset, or give it a value",
-                field,
-            )
-        )
+        out.append(_null(doc, path))
         return False
     actual = json_type(value)
     if actual != shape.type:
         out.append(_type_error(doc, path, shape.type, value))
+        return False
+    if shape.type == "string" and path in doc.yaml11_types:
+        out.append(_ambiguous(doc, path, value))
         return False
     if shape.type == "object":
         for key, child in value.items():
@@ -117,12 +115,51 @@ def check_shape(
     return True
 
 
+def _null(doc: ManifestDocument, path: FieldPath) -> Finding:
+    field = format_field_path(path)
+    if path and isinstance(path[-1], int):
+        return rules.NULL_LIST_ITEM.at(
+            doc.at_value(path),
+            f"{field} is null; the API server drops null object fields but rejects a null "
+            "list item",
+            "remove the item (`- ` with nothing after it, `~` and `null` are null), or give "
+            "it a value",
+            field,
+        )
+    return rules.NULL_VALUE.at(
+        doc.at_value(path),
+        f"{field} is null; the API server drops null fields",
+        "remove the line to leave the field unset, or give it a value",
+        field,
+    )
+
+
+def _ambiguous(doc: ManifestDocument, path: FieldPath, value: str) -> Finding:
+    """A plain scalar kubectl and oc read as another type than cvsync does."""
+    field = format_field_path(path)
+    kubectl_type = doc.yaml11_types[path]
+    article = "an" if kubectl_type[0] in "aeiou" else "a"
+    return rules.YAML_AMBIGUOUS_VALUE.at(
+        doc.at_value(path),
+        f"{field} is the unquoted {value}: kubectl and oc (YAML 1.1) read it as {article} "
+        f"{kubectl_type}, cvsync (YAML 1.2) as the string {value!r}; the same file would "
+        "mean two things",
+        f'put it in quotes ("{value}") so that every reader takes it as text',
+        field,
+    )
+
+
 def _type_error(doc: ManifestDocument, path: FieldPath, expected: str, value: Any) -> Finding:
     field = format_field_path(path)
     actual = json_type(value)
     shown = f" {value!r}" if actual in ("string", "integer", "number", "boolean") else ""
     if expected == "string" and actual in ("integer", "number", "boolean"):
         hint = "put the value in quotes so YAML keeps it as text exactly as written"
+    elif expected == "boolean" and doc.yaml11_types.get(path) == "boolean":
+        hint = (
+            f"write true or false: kubectl and oc (YAML 1.1) read {value} as a boolean, "
+            "cvsync (YAML 1.2) as text"
+        )
     elif expected == "boolean" and actual == "string":
         hint = "write true or false without quotes"
     else:
@@ -219,3 +256,5 @@ def _check_string_map(
     for key, item in value.items():
         if not isinstance(item, str):
             out.append(_type_error(doc, (*path, key), "string", item))
+        elif (*path, key) in doc.yaml11_types:
+            out.append(_ambiguous(doc, (*path, key), item))

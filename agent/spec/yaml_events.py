@@ -7,6 +7,7 @@ error instead of a crash, and duplicate keys are caught with both positions.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +28,72 @@ _INT_HEX = re.compile(r"^0x[0-9a-fA-F]+$")
 _FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
 _FLOAT_INF = re.compile(r"^[-+]?\.(?:inf|Inf|INF)$")
 _FLOAT_NAN = re.compile(r"^\.(?:nan|NaN|NAN)$")
+
+# How kubectl and oc read a plain scalar: go-yaml v2's resolver (resolve.go), YAML 1.1 style,
+# which sigs.k8s.io/yaml runs before converting a manifest to JSON.
+_GO_BOOLEANS = frozenset(
+    {
+        "y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "true", "True", "TRUE",
+        "n", "N", "no", "No", "NO", "off", "Off", "OFF", "false", "False", "FALSE",
+    }
+)  # fmt: skip
+_GO_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+# resolve.go's resolveTable: the first characters of everything it does not keep as text.
+_GO_NUMBER_HINTS = frozenset("+-0123456789")
+_GO_HINTS = _GO_NUMBER_HINTS | frozenset("yYnNtTfFoO~.")
+_GO_SPECIAL_FLOATS = frozenset(
+    f"{sign}.{word}" for sign in ("", "+", "-") for word in ("inf", "Inf", "INF")
+) | {".nan", ".NaN", ".NAN"}
+# strconv.ParseInt/ParseUint with base 0, after go-yaml removed every underscore.
+_GO_INT = re.compile(
+    r"([-+]?)(?:0[xX]([0-9a-fA-F]+)|0[oO]([0-7]+)|0[bB]([01]+)|0([0-7]*)|([1-9][0-9]*))\Z"
+)
+_GO_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?\Z")
+_GO_DOT_FLOAT = re.compile(r"\.[0-9]+(?:[eE][-+]?[0-9]+)?\Z")
+_INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
+
+
+def _go_int_fits(match: re.Match[str]) -> bool:
+    sign, hexa, octal, binary, zero_octal, decimal = match.groups()
+    for digits, base in ((hexa, 16), (octal, 8), (binary, 2), (zero_octal, 8), (decimal, 10)):
+        if digits is not None:
+            value = int(digits or "0", base)
+            break
+    if sign == "-":
+        return -value >= _INT64_MIN
+    # ParseUint takes what ParseInt cannot hold, but never with a sign.
+    return value < 2**63 or (not sign and value <= _UINT64_MAX)
+
+
+def _go_finite_float(text: str) -> bool:
+    # strconv.ParseFloat fails with ErrRange past float64's range; go-yaml then keeps text.
+    return math.isfinite(float(text))
+
+
+def yaml11_type(value: str) -> str | None:
+    """The JSON type kubectl gives the plain scalar `value`, or None when it reads text."""
+    if not value:
+        return "null"
+    if value[0] not in _GO_HINTS:  # go-yaml reads the rest as text without looking further
+        return None
+    if value in _GO_BOOLEANS:
+        return "boolean"
+    if value in _GO_NULLS:
+        return "null"
+    if value in _GO_SPECIAL_FLOATS:
+        return "number"
+    if value[0] == ".":
+        matched = _GO_DOT_FLOAT.match(value) is not None
+        return "number" if matched and _go_finite_float(value) else None
+    if value[0] not in _GO_NUMBER_HINTS:
+        return None
+    digits = value.replace("_", "")
+    number = _GO_INT.match(digits)
+    if number is not None and _go_int_fits(number):
+        return "integer"
+    if _GO_FLOAT.match(digits) and _go_finite_float(digits):
+        return "number"
+    return None
 
 
 class Mark(Protocol):
@@ -51,6 +118,8 @@ class BuiltDocument:
     values: dict[FieldPath, Position]
     start: Position
     duplicate_keys: list[tuple[str, Position, Position]] = field(default_factory=list)
+    # Plain scalars read here as text that kubectl reads as another type (yaml11_type).
+    yaml11_types: dict[FieldPath, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -186,8 +255,13 @@ class _DocumentBuilder:
             # Keys stay as written: the Kubernetes decoder turns every key into a string.
             self._take_key(event.value, where)
             return
-        self._child_path(where)
-        self._add(resolve_scalar(event.value, event.tag, plain, where), 1, event.anchor)
+        path = self._child_path(where)
+        value = resolve_scalar(event.value, event.tag, plain, where)
+        if plain and event.tag is None and isinstance(value, str):
+            kubectl_type = yaml11_type(value)
+            if kubectl_type is not None:
+                self.doc.yaml11_types[path] = kubectl_type
+        self._add(value, 1, event.anchor)
 
     def alias(self, event: Any) -> None:
         where = _position(event.start_mark)
