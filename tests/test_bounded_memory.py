@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agent_support import SPEC_PATH, running_agent, spec, until
 
 from agent.adapters.credentials import Credentials, CredentialSource
 from agent.adapters.events import DEDUP_MAX_KEYS, DEDUP_WINDOW, EventRecorder
+from agent.engine.reconciler import FINDING_MESSAGE_LIMIT, Result
 from agent.sandbox.apiserver.access import FULL_ACCESS
 from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS, EVENTS
 from agent.sandbox.server import Sandbox, SandboxOptions
@@ -96,3 +98,22 @@ async def test_event_deduplication_forgets_a_message_once_its_window_has_passed(
     # Past its window a message starts a new Event, as it did before it was forgotten.
     await recording.record("first")
     assert sorted(event["count"] for event in recording.events("first")) == [1, 1]
+
+
+async def test_a_commit_quoting_a_huge_value_leaves_short_findings_in_what_the_agent_keeps(
+    tmp_path: Path,
+) -> None:
+    async with running_agent(tmp_path, "idle-4.15") as agent:
+        huge = "u" * 500_000  # under the 1 MiB file limit, so the file is parsed and checked
+        text = spec(agent.cluster_id, agent.channel) + f"  upstream: 'not a url {huge}'\n"
+        outcome = await agent.commit({SPEC_PATH: text}, "an upstream half a megabyte long")
+
+        assert (outcome.result, outcome.reason) == (Result.STALLED, "InvalidSpec")
+        assert outcome.message.startswith(f"{SPEC_PATH}:7:13: upstream-url: upstream 'not a url")
+        assert " characters); main@sha1:" in outcome.message
+        assert len(outcome.message) < 2 * FINDING_MESSAGE_LIMIT
+        assert [f.rule for f in outcome.findings] == ["upstream-url"]
+        assert all(len(f.message) < FINDING_MESSAGE_LIMIT + 30 for f in outcome.findings)
+        # The status file committed to git tells the same short message.
+        await until(lambda: "upstream-url" in agent.status_file())
+        assert len(agent.status_file()) < 10_000
