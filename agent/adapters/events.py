@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +28,12 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 _LOG = logging.getLogger(__name__)
 DEDUP_WINDOW = 600.0  # seconds during which one reason+message stays one Event
+# The (reason, message) pairs remembered at most. Each bad commit's message names its own
+# revision, so a stream of them is a stream of new pairs: past the cap the oldest is
+# forgotten, and its next repeat only creates a new Event instead of bumping a count.
+# client-go bounds its EventCorrelator's cache the same way (an LRU of 4096 entries,
+# k8s.io/client-go/tools/record/events_cache.go); the Events about one object need fewer.
+DEDUP_MAX_KEYS = 256
 MESSAGE_LIMIT = 1024
 
 
@@ -43,13 +50,26 @@ def _now() -> str:
 
 class EventRecorder:
     def __init__(
-        self, api: Any, namespace: str, *, component: str = "cvsync", instance: str | None = None
+        self,
+        api: Any,
+        namespace: str,
+        *,
+        component: str = "cvsync",
+        instance: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._core: Any = client.CoreV1Api(api)
         self.namespace = namespace
         self.component = component
         self.instance = instance or socket.gethostname()
+        self._clock = clock
+        # Oldest first: an entry is (re)inserted only when its Event is created.
         self._recorded: dict[tuple[str, str], _Recorded] = {}
+
+    @property
+    def remembered(self) -> int:
+        """How many (reason, message) pairs are kept for de-duplication now."""
+        return len(self._recorded)
 
     async def record(
         self, reason: str, message: str, *, warning: bool, involved: dict[str, Any] | None
@@ -57,10 +77,11 @@ class EventRecorder:
         """Create or bump the Event for (reason, message); log, never raise, on failure."""
         message = message[:MESSAGE_LIMIT]
         key = (reason, message)
+        now = self._clock()
+        self._forget_before(now - DEDUP_WINDOW)
         seen = self._recorded.get(key)
-        now = time.monotonic()
         try:
-            if seen is not None and now - seen.since < DEDUP_WINDOW:
+            if seen is not None:
                 seen.count += 1
                 await self._core.patch_namespaced_event(
                     seen.name,
@@ -74,12 +95,23 @@ class EventRecorder:
                 self.namespace, self._event(reason, message, warning, involved),
                 _request_timeout=(10, 30),
             )  # fmt: skip
+            self._recorded.pop(key, None)
             self._recorded[key] = _Recorded(created.metadata.name, 1, now)
+            while len(self._recorded) > DEDUP_MAX_KEYS:
+                del self._recorded[next(iter(self._recorded))]
         # aiohttp.ClientError: a dropped connection (ServerDisconnectedError is no OSError)
         # must not escape into the reconcile worker and stop every later cycle.
         except (ApiException, aiohttp.ClientError, OSError, TimeoutError) as exc:
             status = getattr(exc, "status", None)
             _LOG.warning("event %s not recorded (%s)", reason, status or type(exc).__name__)
+
+    def _forget_before(self, oldest: float) -> None:
+        """Drop the pairs whose window has passed: a repeat creates a new Event anyway."""
+        while self._recorded:
+            first = next(iter(self._recorded))
+            if self._recorded[first].since > oldest:
+                return
+            del self._recorded[first]
 
     def _event(
         self, reason: str, message: str, warning: bool, involved: dict[str, Any] | None

@@ -41,6 +41,10 @@ from agent.upgrade.decision import accepted_risk_names, check_upgrade, with_acce
 from agent.upgrade.lifecycle import git_target, observe_update
 from agent.upgrade.policy import parse_policy
 
+# Findings quote the values they reject, and a value may be as long as the file (1 MiB). A
+# broken commit's findings live on in the last outcomes, the log line, the Event and the
+# status file committed to git: each keeps this much of a finding's message.
+FINDING_MESSAGE_LIMIT = 300
 FORBIDDEN_RETRY = 60.0  # seconds before an apply RBAC refused is tried again
 FORBIDDEN_HINT = (
     "cvsync's account needs get, list, watch and patch on clusterversions.config.openshift.io "
@@ -216,6 +220,7 @@ class Reconciler:
     def _take_spec(self, snapshot: Snapshot) -> CycleOutcome | None:
         path = self.settings.cluster_spec_path
         document, findings = select_spec(snapshot, path)
+        findings = _shortened(findings)
         if document is None:
             errors = [f for f in findings if f.severity is Severity.ERROR]
             if not findings:
@@ -230,6 +235,7 @@ class Reconciler:
             )  # fmt: skip
         policy_path = self.settings.cluster_policy_path
         policy, policy_findings = select_policy(snapshot, policy_path, self.clock())
+        policy_findings = _shortened(policy_findings)
         if policy is None:
             errors = [f for f in policy_findings if f.severity is Severity.ERROR]
             message = "; ".join(f"{f.location}: {f.rule}: {f.message}" for f in errors[:5])
@@ -380,6 +386,16 @@ def _attempt_key(body: dict[str, Any], live: dict[str, Any] | None) -> str:
         if entry.get("subresource") != "status"
     ]
     return json.dumps([body, (live or {}).get("spec"), owners], sort_keys=True)
+
+
+def _shortened(findings: tuple[Finding, ...]) -> tuple[Finding, ...]:
+    """`findings` with each message cut to FINDING_MESSAGE_LIMIT characters."""
+    limit = FINDING_MESSAGE_LIMIT
+    return tuple(
+        f if len(f.message) <= limit
+        else replace(f, message=f"{f.message[:limit]}… ({len(f.message):,} characters)")
+        for f in findings
+    )  # fmt: skip
 
 
 def _resource_version(live: dict[str, Any]) -> int | None:
