@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: check install bench-validate bench-sandbox bench-reconcile bench-summary bench-writeback bench-gates
+.PHONY: check install bench-validate bench-sandbox bench-reconcile bench-summary bench-writeback bench-gates bench-soak
 
 $(VENV)/.dev-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,3 +34,7 @@ bench-writeback: install
 
 bench-gates: install
 	$(BIN)/python bench/gates.py
+
+# Ten minutes of drift every second and a broken commit every five seconds; MINUTES=2 shortens it.
+bench-soak: install
+	$(BIN)/python bench/soak.py $(if $(MINUTES),--minutes $(MINUTES))

@@ -4,6 +4,11 @@ the sandbox API server and real git remotes, and its size checked."""
 
 from __future__ import annotations
 
+import ctypes
+import os
+import platform
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,3 +122,46 @@ async def test_a_commit_quoting_a_huge_value_leaves_short_findings_in_what_the_a
         # The status file committed to git tells the same short message.
         await until(lambda: "upstream-url" in agent.status_file())
         assert len(agent.status_file()) < 10_000
+
+
+# glibc's mallinfo2 (2.33+): hblkhd is the bytes held in mappings of their own, which go back
+# to the system on free. A program that frees a 4 MiB buffer and then allocates 2 MiB: does
+# the second buffer get a mapping of its own, or a piece of the heap?
+_SECOND_BUFFER_MAPPED = """
+import ctypes, sys
+from agent.allocator import keep_large_buffers_out_of_the_heap
+if sys.argv[1] == "kept":
+    assert keep_large_buffers_out_of_the_heap()
+FIELDS = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
+class Info(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in FIELDS.split()]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = Info
+first = bytearray(4 << 20)
+del first
+before = libc.mallinfo2().hblkhd
+second = bytearray(2 << 20)
+print(libc.mallinfo2().hblkhd - before >= 2 << 20)
+"""
+
+
+def second_buffer_mapped(setting: str) -> bool:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    done = subprocess.run(
+        [sys.executable, "-c", _SECOND_BUFFER_MAPPED, setting],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return done.stdout.strip() == "True"
+
+
+@pytest.mark.skipif(
+    platform.libc_ver()[0] != "glibc" or not hasattr(ctypes.CDLL(None), "mallinfo2"),
+    reason="glibc's allocator (2.33 or later) only",
+)
+def test_a_large_buffer_keeps_its_own_mapping_after_a_larger_one_was_freed() -> None:
+    # glibc's own behaviour, which let RSS creep: freeing the 4 MiB buffer raised the mmap
+    # threshold, so the next 2 MiB came from the heap (mallopt(3), "M_MMAP_THRESHOLD").
+    assert not second_buffer_mapped("default")
+    # What `cvsync run` sets: every buffer of 128 KiB or more is mapped, and unmapped on free.
+    assert second_buffer_mapped("kept")

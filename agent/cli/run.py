@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from agent.allocator import keep_large_buffers_out_of_the_heap
 from agent.cli.options import until_signalled
 from agent.engine.leadership import Timings, timing_problem
 from agent.logs import configure_logging
@@ -174,6 +175,7 @@ def run(**options: Any) -> None:
     if settings.git.repo is None and settings.git.local_path is None:
         raise click.UsageError("give --repo URL or --local-path DIR")
     configure_logging(settings.log_format)
+    keep_large_buffers_out_of_the_heap()  # before the first cycle: see agent/allocator.py
     asyncio.run(until_signalled(lambda stop: run_agent(settings, stop)))
 
 
