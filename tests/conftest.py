@@ -15,7 +15,10 @@ def corpus_path(*parts: str) -> Path:
     """A path inside ../shared/corpus; skips the calling test when the corpus is absent."""
     path = CORPUS.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"the OpenShift corpus is not present at {CORPUS}")
+        pytest.skip(
+            f"the OpenShift corpus is not present at {CORPUS}; point CVSYNC_CORPUS at it "
+            "(README: running the conformance tests)"
+        )
     return path
 
 

@@ -149,17 +149,19 @@ def test_drift_in_a_git_checkout_names_the_checkout_s_revision(
     git(tmp_path, "commit", "-q", "-m", "east")
     sha = git(tmp_path, "rev-parse", "HEAD")
 
-    report = cvsync(tmp_path, running, spec, "drift")
+    report = cvsync(tmp_path, running, spec, "drift", "-o", "markdown")
     assert report.returncode == 1, report.stderr
     assert f"<!-- cluster: east; revision: main@sha1:{sha} -->" in report.stdout
     assert f"1 drifted field at main@sha1:{sha}: " in report.stdout
     assert "none read yet" not in report.stdout
+    text = cvsync(tmp_path, running, spec, "drift")
+    assert text.stdout.startswith(f"east: 1 drifted (main@sha1:{sha})\n")
     as_json = cvsync(tmp_path, running, spec, "drift", "-o", "json")
     assert json.loads(as_json.stdout)["revision"] == f"main@sha1:{sha}"
 
     # An edit not committed yet is not that revision: the report says so.
     edited = spec.replace("fast-4.15", "candidate-4.15")
-    dirty = cvsync(tmp_path, running, edited, "drift")
+    dirty = cvsync(tmp_path, running, edited, "drift", "-o", "markdown")
     assert (
         f"at main@sha1:{sha} with uncommitted changes to clusters/east/clusterversion.yaml: "
         in dirty.stdout
@@ -170,8 +172,10 @@ def test_drift_in_a_git_checkout_names_the_checkout_s_revision(
 def test_drift_outside_a_git_checkout_names_the_file_it_read(
     tmp_path: Path, running: SandboxThread
 ) -> None:
-    report = cvsync(tmp_path, running, spec_for(running, "fast-4.15"), "drift")
+    spec = spec_for(running, "fast-4.15")
+    report = cvsync(tmp_path, running, spec, "drift", "-o", "markdown")
     assert report.returncode == 1, report.stderr
     label = "clusters/east/clusterversion.yaml (not in a git checkout)"
     assert f"1 drifted field at {label}: " in report.stdout
+    assert cvsync(tmp_path, running, spec, "drift").stdout.startswith(f"east: 1 drifted ({label})")
     assert "none read yet" not in report.stdout

@@ -25,14 +25,20 @@ def _step_names() -> list[str]:
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, StepOutcome]:
     if not STEPS_FILE.exists():
-        pytest.skip(f"the real server's recording is not present at {STEPS_FILE}")
+        pytest.skip(
+            f"the real server's recording is not present at {STEPS_FILE}; point "
+            "CVSYNC_REALSERVER at its directory"
+        )
     directory: Path = tmp_path_factory.mktemp("replay")
     return {outcome.name: outcome for outcome in replay(load_steps(), directory)}
 
 
 def test_the_recording_holds_48_steps() -> None:
     if not STEPS_FILE.exists():
-        pytest.skip(f"the real server's recording is not present at {STEPS_FILE}")
+        pytest.skip(
+            f"the real server's recording is not present at {STEPS_FILE}; point "
+            "CVSYNC_REALSERVER at its directory"
+        )
     assert len(_step_names()) == 48
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from sandbox_support import kubectl, needs_kubectl
 
+from agent.cli.options import EXIT_INTERRUPTED
+
 
 @contextmanager
 def start(*args: str) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
@@ -42,6 +44,7 @@ def start(*args: str) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
 
 
 def stop(process: subprocess.Popen[str]) -> tuple[int, str]:
+    """Ctrl-C: a clean stop that exits 130, as a shell expects of an interrupted command."""
     process.send_signal(signal.SIGINT)
     remaining, _ = process.communicate(timeout=5)
     return process.returncode, remaining
@@ -55,7 +58,7 @@ def test_the_sandbox_command_serves_kubectl_and_stops_cleanly_on_ctrl_c(tmp_path
         run = kubectl(tmp_path / "kubeconfig", "get", "namespace", "cvsync", "-o", "name")
         assert run.stdout == "namespace/cvsync\n"
         code, rest = stop(process)
-    assert code == 0
+    assert code == EXIT_INTERRUPTED
     assert rest.strip().splitlines()[-1] == "stopping"
 
 
@@ -86,7 +89,7 @@ def test_a_state_directory_keeps_objects_across_restarts(tmp_path: Path) -> None
                 "-p",
                 '{"spec":{"upstream":"https://u.example.com/g"}}',
             )
-            assert stop(process)[0] == 0
+            assert stop(process)[0] == EXIT_INTERRUPTED
     assert versions[1] > versions[0]
 
 
@@ -108,7 +111,7 @@ def test_the_admin_endpoint_needs_its_token_and_counts_requests(tmp_path: Path) 
         with urllib.request.urlopen(asked, timeout=5) as response:
             report = json.load(response)
         assert report == {"requests": [], "writes": 0, "writeLog": []}
-        assert stop(process)[0] == 0
+        assert stop(process)[0] == EXIT_INTERRUPTED
 
 
 @needs_kubectl
@@ -133,4 +136,4 @@ def test_a_simulated_upgrade_progresses_to_completed_as_kubectl_sees_it(tmp_path
         assert table.split()[1:4] == [target, "True", "False"]
         assert any(status.startswith(f"Working towards {target}") for status in seen)
         assert seen[-1] == f"Cluster version is {target}"
-        assert stop(process)[0] == 0
+        assert stop(process)[0] == EXIT_INTERRUPTED

@@ -29,6 +29,7 @@ from kubernetes_asyncio.config.incluster_config import (
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from agent.adapters.kubeconfig import DEFAULT_KUBECONFIG, kubeconfig_entries, read_kubeconfigs
 from agent.errors import KubeError
 
 _LOG = logging.getLogger("cvsync.credentials")
@@ -59,26 +60,36 @@ class CredentialSource:
     def describe(self) -> str:
         if self.in_cluster:
             return "the in-cluster service account"
-        return f"kubeconfig {self.kubeconfig_paths() or '~/.kube/config'}"
+        return f"kubeconfig {self.kubeconfig_paths() or DEFAULT_KUBECONFIG}"
 
 
-async def load_configuration(source: CredentialSource) -> client.Configuration:
-    """Load credentials into a private Configuration (never the library's global one)."""
+async def load_configuration(source: CredentialSource) -> tuple[client.Configuration, str]:
+    """Load credentials into a private Configuration (never the library's global one), and
+    name the cluster they reach: the kubeconfig's name for it, else the server's URL."""
     configuration = client.Configuration()
+    name: str | None = None
     try:
         if source.in_cluster:
             config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         else:
+            # kubectl's own one-line answers for a missing or broken file or context first.
+            files = read_kubeconfigs(source.kubeconfig_paths())
+            files.check_context(source.context)
+            name = files.cluster_name(source.context)
             await config.load_kube_config(
-                config_file=source.kubeconfig_paths() or "~/.kube/config",
+                config_file=files.config_file,
                 context=source.context,
                 client_configuration=configuration,
                 # Never rewrite the user's kubeconfig (the library saves refreshed tokens).
                 persist_config=False,
             )
     except (ConfigException, OSError, ValueError) as exc:
-        raise KubeError(f"cannot load Kubernetes credentials: {exc}", retryable=False) from exc
-    return configuration
+        hint = "; --in-cluster works only in a pod" if source.in_cluster else ""
+        raise KubeError(
+            f"cannot load Kubernetes credentials from {source.describe()}: {exc}{hint}",
+            retryable=False,
+        ) from exc
+    return configuration, name or str(configuration.host)
 
 
 class Credentials:
@@ -90,9 +101,11 @@ class Credentials:
         source: CredentialSource,
         configuration: client.Configuration,
         files: Mapping[Path, FileSignature | None],
+        cluster_name: str = "",
     ) -> None:
         self.source = source
         self.configuration = configuration
+        self.cluster_name = cluster_name or str(configuration.host)  # for people, not a key
         self.generation = 0
         self.tls_generation = 0  # the reloads that changed what a TLS connection is made with
         self._digests = _digests(configuration)
@@ -103,7 +116,8 @@ class Credentials:
     @classmethod
     async def load(cls, source: CredentialSource) -> Credentials:
         files = _signatures(_credential_files(source))
-        return cls(source, await load_configuration(source), files)
+        configuration, name = await load_configuration(source)
+        return cls(source, configuration, files, name)
 
     def client(self) -> FollowingApiClient:
         """A new API client (a connection pool of its own) that follows these credentials."""
@@ -122,7 +136,7 @@ class Credentials:
                 return True
             files = _signatures(_credential_files(self.source))
             try:
-                configuration = await load_configuration(self.source)
+                configuration, _ = await load_configuration(self.source)
             except KubeError as exc:
                 # A file caught half-written fails to load: keep the old credentials, and read
                 # again on the next request (the signatures stay the old ones).
@@ -249,10 +263,8 @@ def _credential_files(source: CredentialSource) -> list[Path]:
     the kubeconfig files and every token, CA and client certificate file they point at."""
     if source.in_cluster:
         return [Path(SERVICE_TOKEN_FILENAME), Path(SERVICE_CERT_FILENAME)]
-    paths = source.kubeconfig_paths() or "~/.kube/config"
     files: list[Path] = []
-    for entry in filter(None, paths.split(os.pathsep)):
-        kubeconfig = Path(entry).expanduser()
+    for kubeconfig in kubeconfig_entries(source.kubeconfig_paths()):
         files.append(kubeconfig)
         files.extend(_referenced_files(kubeconfig))
     return files

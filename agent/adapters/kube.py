@@ -84,6 +84,8 @@ class KubeCluster:
         self._backoff_cap = backoff_cap
         self.watch_restarts = 0  # every re-watch or relist after the first; exported as a metric
         self._served: ServedSchema | None = None  # kept until the server may have changed it
+        # For people: the kubeconfig's name for the cluster, else the server's URL.
+        self.name = str(api.configuration.host)
 
     @classmethod
     async def connect(
@@ -97,12 +99,14 @@ class KubeCluster:
         backoff_cap: float = 30.0,
     ) -> KubeCluster:
         credentials = await Credentials.load(CredentialSource(kubeconfig, context, in_cluster))
-        return cls(
+        cluster = cls(
             credentials.client(),
             field_manager=field_manager,
             watch_timeout_seconds=watch_timeout_seconds,
             backoff_cap=backoff_cap,
         )
+        cluster.name = credentials.cluster_name
+        return cluster
 
     async def close(self) -> None:
         await self._api.close()

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from agent.cli.options import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, target_options
+from agent.cli.options import EXIT_FINDINGS, EXIT_OK, spec_file_of, target_options
 from agent.engine.reconciler import select_spec
 from agent.errors import CvsyncError, UsageError
 from agent.model.revision import Revision, Snapshot
@@ -20,7 +20,7 @@ from agent.model.status import AgentState
 from agent.report.drift_render import render_drift
 from agent.report.status_markdown import render_drift_report_markdown
 from agent.report.summarize import drift_entries, summarize
-from agent.settings import DEFAULT_POLICY_PATH, DEFAULT_SPEC_PATH
+from agent.settings import DEFAULT_POLICY_PATH
 from agent.spec.normalize import desired_state
 from agent.sync.diff import diff as diff_specs
 from agent.sync.plan import plan_apply
@@ -52,8 +52,9 @@ def diff(**options: Any) -> None:
 @click.option(
     "--graph",
     "graph_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Update graph data (channels/, blocked-edges/ as in cincinnati-graph-data) for the path.",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="With --pr: update graph data (channels/, blocked-edges/ as in "
+    "cincinnati-graph-data) for the path to the target.",
 )
 @click.option("--pr", "pull_request", is_flag=True, help="Print a pull-request comment.")
 @click.option(
@@ -73,16 +74,19 @@ def plan(**options: Any) -> None:
 async def _plan(options: dict[str, Any]) -> int:
     from agent.cli.plan_command import PlanRequest, run_plan  # noqa: PLC0415 - loads the sandbox graph
 
-    cluster_name = options["cluster"]
-    spec_file = options["spec_file"] or Path(DEFAULT_SPEC_PATH.format(cluster=cluster_name))
+    spec_file = spec_file_of(options)
+    if options["graph_dir"] is not None and not options["pull_request"]:
+        raise click.UsageError("--graph is used only with --pr: the path is part of the comment")
     policy_file = options["policy_file"]
     if policy_file is None:
-        default = Path(DEFAULT_POLICY_PATH.format(cluster=cluster_name))
         sibling = spec_file.parent / "policy.yaml"
-        policy_file = next((p for p in (sibling, default) if p.is_file()), None)
+        candidates = [sibling]
+        if options["cluster"]:
+            candidates.append(Path(DEFAULT_POLICY_PATH.format(cluster=options["cluster"])))
+        policy_file = next((p for p in candidates if p.is_file()), None)
     at = options["at"]
     request = PlanRequest(
-        cluster=cluster_name,
+        cluster=options["cluster"],
         spec_file=spec_file,
         policy_file=policy_file,
         live_file=options["live_file"],
@@ -93,35 +97,26 @@ async def _plan(options: dict[str, Any]) -> int:
         pull_request=options["pull_request"],
         at=None if at is None else at if at.tzinfo else at.replace(tzinfo=UTC),
     )
-    try:
-        return await run_plan(request, lambda text: click.echo(text, nl=False))
-    except CvsyncError as exc:
-        click.echo(f"cvsync: error: {exc.message}", err=True)
-        return EXIT_USAGE
+    return await run_plan(request, lambda text: click.echo(text, nl=False))
 
 
 async def show_drift(options: dict[str, Any]) -> int:
     from agent.adapters.kube import KubeCluster  # noqa: PLC0415 - kubernetes-asyncio loads ~1 s
 
-    cluster_name = options["cluster"]
-    path = options["spec_file"] or Path(DEFAULT_SPEC_PATH.format(cluster=cluster_name))
+    path = spec_file_of(options)
     if not path.is_file():
-        raise UsageError(f"{path}: no such file")
+        raise UsageError(f"{path}: no such file; give the spec with --file")
     snapshot = Snapshot(Revision("file", str(path)), ((path.as_posix(), path.read_bytes()),))
     document, findings = select_spec(snapshot, path.as_posix())
     if document is None:
         for finding in findings:
             click.echo(f"{finding.location}: {finding.severity}[{finding.rule}]: {finding.message}")
-        click.echo(f"cvsync: error: {path} holds no valid ClusterVersion", err=True)
-        return EXIT_USAGE
+        raise UsageError(f"{path} holds no valid ClusterVersion; fix the findings above")
+    cluster = await KubeCluster.connect(
+        kubeconfig=options["kubeconfig"], context=options["context"]
+    )
     try:
-        cluster = await KubeCluster.connect(
-            kubeconfig=options["kubeconfig"], context=options["context"]
-        )
-    except CvsyncError as exc:
-        click.echo(f"cvsync: error: {exc.message}", err=True)
-        return EXIT_USAGE
-    try:
+        cluster_name = options["cluster"] or cluster.name
         live = await cluster.get()
         desired = desired_state(document)
         drift = diff_specs(desired.spec, live)
@@ -132,19 +127,14 @@ async def show_drift(options: dict[str, Any]) -> int:
             from agent.adapters.checkout import checkout_revision  # noqa: PLC0415 - GitPython runs git on import
 
             label = checkout_revision(path).label()
-        report = options.get("report") and options["output"] in ("text", "markdown")
-        if report and live is not None:
+        if options.get("report") and options["output"] == "markdown" and live is not None:
             state = AgentState(cluster=cluster_name, drift=drift_entries(drift.items))
             summary = summarize(live, state)
             click.echo(render_drift_report_markdown(summary, revision=label), nl=False)
         else:
             click.echo(render_drift(cluster_name, label, drift, options["output"]), nl=False)
         if plan_.stalled is not None:
-            click.echo(f"cvsync: error: {plan_.stalled}: {plan_.message}", err=True)
-            return EXIT_USAGE
+            raise CvsyncError(f"{plan_.stalled}: {plan_.message}")
         return EXIT_FINDINGS if drift else EXIT_OK
-    except CvsyncError as exc:
-        click.echo(f"cvsync: error: {exc.message}", err=True)
-        return EXIT_USAGE
     finally:
         await cluster.close()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.engine.reconciler import apply_taking_back, select_spec
-from agent.errors import CvsyncError, UsageError
+from agent.errors import UsageError
 from agent.model.drift import DriftItem, DriftKind
 from agent.model.findings import Severity
 from agent.model.gates import UpgradeCheck
@@ -43,7 +43,7 @@ EXIT_ERROR = 2
 
 @dataclass(frozen=True, slots=True)
 class PlanRequest:
-    cluster: str
+    cluster: str | None  # None: the kubeconfig's name for the cluster, or the spec file's
     spec_file: Path
     policy_file: Path | None  # None: the default policy
     live_file: Path | None  # None: read the live object from the cluster
@@ -67,22 +67,24 @@ class Planned:
     live: dict[str, Any] | None
     channel: str  # the channel after merge: git's, else the live one
     held: list[dict[str, Any]]  # drifted fields git declares that the merge leaves as they are
+    cluster: str = ""  # the kubeconfig's name for the live cluster, when one was asked
 
 
 async def run_plan(request: PlanRequest, echo: Any) -> int:
     """Print the plan; 0 when merging would apply (or change nothing), 1 when git's target
     would be blocked or wait (only with --pr), 2 on errors."""
     now = request.at or datetime.now(UTC)
-    document, findings = _spec(request.spec_file)
-    policy, policy_label = _policy(request.policy_file, now)
+    document, findings = _spec(request.spec_file, echo)
+    policy, policy_label = _policy(request.policy_file, now, echo)
     planned = await _plan(request, document, policy, now, findings)
     label = request.spec_file.as_posix()
+    cluster = request.cluster or planned.cluster or label
     if not request.pull_request:
-        echo(render_plan(request.cluster, label, planned.plan, planned.changes, request.output))
+        echo(render_plan(cluster, label, planned.plan, planned.changes, request.output))
         return EXIT_APPLIES if planned.plan.stalled is None else EXIT_ERROR
     path, path_source = _path(planned, request.graph_dir)
     pr = PullRequestPlan(
-        cluster=request.cluster,
+        cluster=cluster,
         spec_label=label,
         live_label=planned.live_label,
         policy_label=policy_label,
@@ -130,7 +132,13 @@ async def _plan(
             for field, owner in taken:
                 plan = replace(plan, message=f'{plan.message}; takes {field} back from "{owner}"')
         context = f"context {request.context}" if request.context else "the current context"
-        return replace(offline, plan=plan, changes=changes, live_label=f"the cluster ({context})")
+        return replace(
+            offline,
+            plan=plan,
+            changes=changes,
+            live_label=f"the cluster ({context})",
+            cluster=cluster.name,
+        )
     finally:
         await cluster.close()
 
@@ -206,29 +214,33 @@ def _applied(live: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     return {**live, "spec": spec}
 
 
-def _spec(path: Path) -> tuple[Any, tuple[str, ...]]:
+def _spec(path: Path, echo: Any) -> tuple[Any, tuple[str, ...]]:
+    """The spec, and its findings as lines; without a valid spec the findings go to stdout
+    and the error names the file."""
     if not path.is_file():
         raise UsageError(f"{path}: no such file; give the spec with --file")
     snapshot = Snapshot(Revision("file", str(path)), ((path.as_posix(), path.read_bytes()),))
     document, findings = select_spec(snapshot, path.as_posix())
     lines = tuple(f"{f.location}: {f.severity}[{f.rule}]: {f.message}" for f in findings)
     if document is None:
-        raise UsageError(
-            "\n".join([*lines, f"{path} holds no valid ClusterVersion; fix the findings above"])
-        )
+        echo("".join(f"{line}\n" for line in lines))
+        errors = [f for f in findings if f.severity is Severity.ERROR]
+        first = f" (first: {errors[0].location}: {errors[0].message})" if errors else ""
+        raise UsageError(f"{path} holds no valid ClusterVersion{first}; fix the findings above")
     return document, lines
 
 
-def _policy(path: Path | None, now: datetime) -> tuple[Policy, str]:
+def _policy(path: Path | None, now: datetime, echo: Any) -> tuple[Policy, str]:
     if path is None:
         return Policy(), "none (the defaults)"
     if not path.is_file():
-        raise UsageError(f"{path}: no such policy file")
+        raise UsageError(f"{path}: no such policy file; give the policy with --policy")
     policy, findings = parse_policy(path.read_bytes(), path.as_posix(), today=now.date())
     if policy is None:
         errors = [f for f in findings if f.severity is Severity.ERROR]
-        lines = [f"{f.location}: {f.severity}[{f.rule}]: {f.message}" for f in errors]
-        raise UsageError("\n".join([*lines, f"{path} is not a valid policy; fix it first"]))
+        echo("".join(f"{f.location}: {f.severity}[{f.rule}]: {f.message}\n" for f in errors))
+        first = f" (first: {errors[0].location}: {errors[0].message})" if errors else ""
+        raise UsageError(f"{path} is not a valid policy{first}; fix the findings above")
     return policy, path.as_posix()
 
 
@@ -294,7 +306,3 @@ def graph_path(graph: UpdateGraph, channel: str, current: str, target: str) -> t
                 previous[version] = here
                 queue.append(version)
     return ()
-
-
-def plan_error(exc: CvsyncError) -> str:
-    return f"cvsync: error: {exc.message}"

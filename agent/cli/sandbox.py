@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 from pathlib import Path
 
 import click
 
+from agent.cli.options import EXIT_INTERRUPTED, PORT, listen_problem
+from agent.errors import UsageError
 from agent.sandbox.operator.scenarios import load_scenario, scenario_names
 
 
 @click.command()
 @click.option(
-    "--port", type=int, default=0, show_default=True, help="API port; 0 picks a free one."
+    "--port", type=PORT, default=0, show_default=True, help="API port; 0 picks a free one."
 )
 @click.option(
     "--state-dir",
@@ -28,7 +32,10 @@ from agent.sandbox.operator.scenarios import load_scenario, scenario_names
 )
 @click.option("--plain-http", is_flag=True, help="Serve plain HTTP instead of HTTPS.")
 @click.option(
-    "--admin-port", type=int, default=None, help="Serve the fault-injection endpoint here."
+    "--admin-port",
+    type=PORT,
+    default=None,
+    help="Serve the admin endpoint (fault injection, request counts) on this port.",
 )
 @click.option(
     "--scenario",
@@ -55,11 +62,12 @@ def sandbox(
     scenario: str,
     time_scale: float,
 ) -> None:
-    """Run a simulated OpenShift control plane on 127.0.0.1 until Ctrl-C: an API server
-    for ClusterVersion, Lease and Event, and a cluster-version-operator simulator."""
+    """Run a simulated OpenShift control plane on 127.0.0.1: an API server for
+    ClusterVersion, Lease and Event, and a cluster-version-operator simulator. Runs until
+    SIGTERM (exit 0) or Ctrl-C (exit 130)."""
     # Imported here: aiohttp and cryptography are needed by this command only.
     from agent.sandbox.runner import serve_until_stopped  # noqa: PLC0415
-    from agent.sandbox.server import SandboxOptions  # noqa: PLC0415
+    from agent.sandbox.server import ListenError, SandboxOptions  # noqa: PLC0415
 
     chosen = None if scenario == "none" else load_scenario(scenario)
     options = SandboxOptions(
@@ -72,4 +80,13 @@ def sandbox(
         scenario=chosen.name if chosen else None,
         time_scale=time_scale,
     )
-    asyncio.run(serve_until_stopped(options, kubeconfig_path, click.echo))
+    try:
+        stopped_by = asyncio.run(serve_until_stopped(options, kubeconfig_path, click.echo))
+    except ListenError as exc:
+        problem = listen_problem(exc.errno)
+        if problem is None:
+            raise
+        flag = "--port" if exc.listener == "API" else "--admin-port"
+        raise UsageError(f"cannot listen on {exc.host}:{exc.port} ({flag}): {problem}") from None
+    if stopped_by == signal.SIGINT:
+        sys.exit(EXIT_INTERRUPTED)

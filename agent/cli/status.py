@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from agent.cli.diff_plan import show_drift
-from agent.cli.options import EXIT_OK, EXIT_USAGE, target_options
+from agent.cli.options import EXIT_OK, context_option, kubeconfig_option, target_options
 from agent.cli.status_wait import WaitRequest, wait_for_update
 from agent.errors import CvsyncError
 from agent.model.status import AgentState
@@ -24,15 +24,22 @@ from agent.upgrade.policy import parse_short_duration
 
 
 @click.command()
-@click.option("--cluster", default="cluster", envvar="CVSYNC_CLUSTER", show_default=True)
-@click.option("--kubeconfig", type=click.Path(path_type=Path), envvar="KUBECONFIG")
-@click.option("--context", envvar="CVSYNC_CONTEXT")
+@click.option(
+    "--cluster",
+    envvar="CVSYNC_CLUSTER",
+    show_envvar=True,
+    help="The cluster's name in the output and its directory in git (default: the "
+    "kubeconfig's name for the cluster).",
+)
+@kubeconfig_option
+@context_option
 @click.option(
     "-o",
     "--output",
     type=click.Choice(["text", "yaml", "json", "markdown"]),
     default="text",
     show_default=True,
+    help="text for people; yaml or json for machines; markdown for a page.",
 )
 @click.option(
     "--wait",
@@ -55,7 +62,7 @@ from agent.upgrade.policy import parse_short_duration
 )
 def status(
     *,
-    cluster: str,
+    cluster: str | None,
     kubeconfig: Path | None,
     context: str | None,
     output: str,
@@ -75,25 +82,20 @@ def status(
     sys.exit(asyncio.run(wait_for_update(request)))
 
 
-async def _status(cluster: str, kubeconfig: Path | None, context: str | None, output: str) -> int:
+async def _status(
+    cluster: str | None, kubeconfig: Path | None, context: str | None, output: str
+) -> int:
     from agent.adapters.kube import KubeCluster  # noqa: PLC0415 - kubernetes-asyncio loads ~1 s
 
-    try:
-        client = await KubeCluster.connect(kubeconfig=kubeconfig, context=context)
-    except CvsyncError as exc:
-        click.echo(f"cvsync: error: {exc.message}", err=True)
-        return EXIT_USAGE
+    client = await KubeCluster.connect(kubeconfig=kubeconfig, context=context)
     try:
         live = await client.get()
-    except CvsyncError as exc:
-        click.echo(f"cvsync: error: {exc.message}", err=True)
-        return EXIT_USAGE
     finally:
         await client.close()
     if live is None:
-        click.echo("cvsync: error: the cluster has no ClusterVersion named version", err=True)
-        return EXIT_USAGE
-    summary = summarize(live, AgentState(cluster=cluster), now=datetime.now(UTC))
+        raise CvsyncError(f"{client.name} has no ClusterVersion named version")
+    name = cluster or client.name
+    summary = summarize(live, AgentState(cluster=name), now=datetime.now(UTC))
     renderers = {
         "text": status_render.render_text,
         "yaml": status_render.render_yaml,
@@ -108,6 +110,7 @@ async def _status(cluster: str, kubeconfig: Path | None, context: str | None, ou
 @target_options
 def drift(**options: Any) -> None:
     """Print the drift report: each drifted field, its git and live values, and who changed
-    it when. Exits 0 when nothing drifted, 1 when something did, 2 on errors."""
+    it when (-o markdown: the report cvsync commits). Exits 0 when nothing drifted, 1 when
+    something did, 2 on errors."""
     options["report"] = True
     sys.exit(asyncio.run(show_drift(options)))

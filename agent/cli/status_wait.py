@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from agent.cli.options import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+from agent.cli.options import EXIT_FINDINGS, EXIT_OK
 from agent.engine.reconciler import select_policy, select_spec
 from agent.errors import CvsyncError, UsageError
 from agent.model.desired import DesiredState
@@ -35,7 +35,7 @@ _LOOK_EVERY = 5.0
 
 @dataclass(frozen=True, slots=True)
 class WaitRequest:
-    cluster: str
+    cluster: str | None
     kubeconfig: Path | None
     context: str | None
     timeout: timedelta
@@ -51,26 +51,21 @@ class GitSide:
     policy: Policy
 
 
-def read_git_side(cluster: str, spec_file: Path | None, now: datetime) -> GitSide:
+def read_git_side(cluster: str | None, spec_file: Path | None, now: datetime) -> GitSide:
     """The cluster's spec and policy from the checkout; without a spec file, the target is the
     one the live object was asked for when the wait began."""
+    if spec_file is None and cluster is None:
+        return GitSide(None, Policy())
     path = spec_file or Path(DEFAULT_SPEC_PATH.format(cluster=cluster))
     if not path.is_file():
         if spec_file is not None:
             raise UsageError(f"{spec_file}: no such file")
         return GitSide(None, Policy())
     files = [(path.as_posix(), path.read_bytes())]
-    policy_path = next(
-        (
-            p
-            for p in (
-                path.parent / "policy.yaml",
-                Path(DEFAULT_POLICY_PATH.format(cluster=cluster)),
-            )
-            if p.is_file()
-        ),
-        None,
-    )
+    candidates = [path.parent / "policy.yaml"]
+    if cluster is not None:
+        candidates.append(Path(DEFAULT_POLICY_PATH.format(cluster=cluster)))
+    policy_path = next((p for p in candidates if p.is_file()), None)
     if policy_path is not None:
         files.append((policy_path.as_posix(), policy_path.read_bytes()))
     snapshot = Snapshot(Revision("file", path.as_posix()), tuple(files))
@@ -92,17 +87,10 @@ def read_git_side(cluster: str, spec_file: Path | None, now: datetime) -> GitSid
 async def wait_for_update(request: WaitRequest) -> int:
     from agent.adapters.kube import KubeCluster  # noqa: PLC0415 - kubernetes-asyncio loads ~1 s
 
-    try:
-        git = read_git_side(request.cluster, request.spec_file, datetime.now(UTC))
-        cluster = await KubeCluster.connect(kubeconfig=request.kubeconfig, context=request.context)
-    except CvsyncError as exc:
-        click.echo(f"cvsync: error: {exc.message}", err=True)
-        return EXIT_USAGE
+    git = read_git_side(request.cluster, request.spec_file, datetime.now(UTC))
+    cluster = await KubeCluster.connect(kubeconfig=request.kubeconfig, context=request.context)
     try:
         return await _follow(cluster, git, request)
-    except CvsyncError as exc:
-        click.echo(f"cvsync: error: {exc.message}", err=True)
-        return EXIT_USAGE
     finally:
         await cluster.close()
 
@@ -138,10 +126,9 @@ async def _follow(cluster: Any, git: GitSide, request: WaitRequest) -> int:
                 watching.result()  # raises the watch's error
             if loop.time() >= deadline:
                 told = previous.describe() if previous else "nothing observed"
-                click.echo(
-                    f"cvsync: error: timed out after {request.timeout}; last: {told}", err=True
+                raise CvsyncError(
+                    f"timed out after {request.timeout}; last: {told}; wait longer with --timeout"
                 )
-                return EXIT_USAGE
             if not latest.seen:
                 continue
             if latest.object is None:

@@ -10,9 +10,12 @@ import click
 
 from agent.adapters.files import collect_spec_files
 from agent.cli.options import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+from agent.errors import UsageError
 from agent.model import findings as rules
 from agent.report.check import check_files
-from agent.report.findings_render import render_json, render_text
+from agent.report.findings_render import render_json, render_text, render_yaml
+
+RENDERERS = {"text": render_text, "json": render_json, "yaml": render_yaml}
 
 
 @click.command()
@@ -20,10 +23,10 @@ from agent.report.findings_render import render_json, render_text
 @click.option(
     "-o",
     "--output",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(list(RENDERERS)),
     default="text",
     show_default=True,
-    help="Human-readable lines or one JSON document.",
+    help="text for people (path:line:col lines); json or yaml for machines.",
 )
 @click.option("--strict", is_flag=True, help="Count warnings as errors.")
 def validate(paths: Sequence[str], output: str, strict: bool) -> None:
@@ -31,13 +34,24 @@ def validate(paths: Sequence[str], output: str, strict: bool) -> None:
     *.yaml, *.yml and *.json).
 
     Prints `path:line:col: severity[rule]: message` with a hint for every problem.
-    Exits 0 when there are no errors, 1 when there are, 2 on usage or I/O errors.
-    """
+    Exits 0 when there are no errors, 1 when there are, 2 on usage or I/O errors (a path
+    with nothing to validate among them)."""
     collected = collect_spec_files(paths)
     report = check_files(collected.contents, collected.problems, today=date.today())
+    if report.files == 0 and not report.findings:
+        # A mistyped path must not pass CI as "ok: 0 files".
+        named = ", ".join(paths)
+        if collected.contents:
+            raise UsageError(
+                f"nothing to validate in {named}: only status files cvsync writes, which are "
+                "not specs; give the specs' paths, such as clusters/"
+            )
+        raise UsageError(
+            f"nothing to validate in {named}: no *.yaml, *.yml or *.json file; check the path"
+        )
     if strict:
         report = report.promoted()
-    click.echo(render_json(report) if output == "json" else render_text(report), nl=False)
+    click.echo(RENDERERS[output](report), nl=False)
     if any(f.rule == rules.FILE_UNREADABLE.id for f in report.findings):
         sys.exit(EXIT_USAGE)
     sys.exit(EXIT_FINDINGS if report.errors else EXIT_OK)

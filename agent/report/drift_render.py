@@ -80,6 +80,8 @@ def render_drift(cluster: str, revision: str, drift: Drift, fmt: str) -> str:
         lines.append(f"  {item.kind:8} {item.path}{owner}")
         lines.append(f"    git:  {_value(item.desired)}")
         lines.append(f"    live: {_value(item.live)}")
+        if item.owner_since:
+            lines.append(f"    since: {item.owner_since} (the owner's last write)")
         if item.detail:
             lines.append(f"    note: {item.detail}")
     return "\n".join(lines) + "\n"

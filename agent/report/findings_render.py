@@ -1,12 +1,15 @@
-"""Render a validation report for people (compiler-style lines) or machines (JSON).
+"""Render a validation report for people (compiler-style lines) or machines (JSON, YAML).
 
 Pure.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
+
+from ruamel.yaml import YAML
 
 from agent.report.check import CheckReport
 
@@ -30,7 +33,22 @@ def render_text(report: CheckReport) -> str:
 
 
 def render_json(report: CheckReport) -> str:
-    document: dict[str, Any] = {
+    return json.dumps(report_document(report), indent=2) + "\n"
+
+
+def render_yaml(report: CheckReport) -> str:
+    """The JSON document as YAML, keys in the same order."""
+    yaml = YAML(typ="safe")
+    yaml.default_flow_style = False
+    yaml.width = 4096  # a message stays on one line, as in the JSON
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
+    buffer = io.StringIO()
+    yaml.dump(report_document(report), buffer)
+    return buffer.getvalue()
+
+
+def report_document(report: CheckReport) -> dict[str, Any]:
+    return {
         "files": report.files,
         "clusterVersions": len(report.documents),
         "errors": report.errors,
@@ -49,4 +67,3 @@ def render_json(report: CheckReport) -> str:
             for f in report.findings
         ],
     }
-    return json.dumps(document, indent=2) + "\n"

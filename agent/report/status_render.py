@@ -189,7 +189,10 @@ def render_text(summary: StatusSummary) -> str:
             f"    {entry.version or '(no version)':<24} {entry.state:<9} "
             f"{entry.started or '':<20} {took:<8} {verified}".rstrip()
         )
-    add(f"  cvsync:      {_agent_line(summary)}")
+    agent = summary.agent
+    # A one-shot `cvsync status` has no agent behind it: no line about cycles it never ran.
+    if agent.last_result or agent.last_applied or agent.drift or agent.conflicts:
+        add(f"  cvsync:      {_agent_line(summary)}")
     return "\n".join(lines) + "\n"
 
 

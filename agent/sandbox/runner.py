@@ -18,12 +18,19 @@ async def serve_until_stopped(
     kubeconfig_path: Path | None,
     say: Callable[[str], None],
     stop: asyncio.Event | None = None,
-) -> None:
-    """Serve until SIGINT/SIGTERM (or `stop` is set); every object survives in state_dir."""
+) -> int | None:
+    """Serve until SIGINT/SIGTERM (or `stop` is set); every object survives in state_dir.
+    Returns the signal that stopped it, if one did."""
     stop = stop or asyncio.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        received.append(signum)
+        stop.set()
+
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, on_signal, signum)
     try:
         async with Sandbox(options) as sandbox:
             path = sandbox.kubeconfig(kubeconfig_path)
@@ -42,6 +49,7 @@ async def serve_until_stopped(
             say(f"  export KUBECONFIG={path}")
             await stop.wait()
             say("stopping")
+        return received[0] if received else None
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)

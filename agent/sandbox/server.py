@@ -114,11 +114,16 @@ class Sandbox:
 
     # Lifecycle.
     async def __aenter__(self) -> Sandbox:
-        await self.start()
-        if self.options.admin_port is not None:
-            self._admin_runner, self.admin_port = await _serve_app(
-                admin_application(self), self.options.host, self.options.admin_port, None
-            )
+        try:
+            await self.start()
+            if self.options.admin_port is not None:
+                self._admin_runner, self.admin_port = await _serve_app(
+                    admin_application(self), self.options.host, self.options.admin_port, None,
+                    listener="admin endpoint",
+                )  # fmt: skip
+        except BaseException:
+            await self.__aexit__(None, None, None)  # the operator and the API already started
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -138,7 +143,7 @@ class Sandbox:
         app = web.Application(client_max_size=3 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner, self.port = await _serve_app(
-            app, self.options.host, self.port, self._ssl_context()
+            app, self.options.host, self.port, self._ssl_context(), listener="API"
         )
 
     async def stop(self) -> None:
@@ -351,8 +356,23 @@ class Sandbox:
         return wire.json_response(wire.list_body(rt, items, resource_version))
 
 
+class ListenError(OSError):
+    """A listener of the sandbox could not bind its address (in use, say); `errno` says why."""
+
+    def __init__(self, listener: str, host: str, port: int, cause: OSError) -> None:
+        super().__init__(cause.errno, f"the {listener} cannot bind {host}:{port}: {cause}")
+        self.listener = listener  # "API" or "admin endpoint"
+        self.host = host
+        self.port = port
+
+
 async def _serve_app(
-    app: web.Application, host: str, port: int, context: ssl.SSLContext | None
+    app: web.Application,
+    host: str,
+    port: int,
+    context: ssl.SSLContext | None,
+    *,
+    listener: str,
 ) -> tuple[web.AppRunner, int]:
     """Start `app` on host:port (0: a free port); return its runner and the bound port."""
     runner = web.AppRunner(
@@ -360,7 +380,11 @@ async def _serve_app(
     )
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=context)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ListenError(listener, host, port, exc) from exc
     server = site._server  # aiohttp exposes the bound port only through the server
     assert isinstance(server, asyncio.base_events.Server)
     return runner, int(server.sockets[0].getsockname()[1])
