@@ -224,7 +224,13 @@ def _listen(host: str, port: int, backlog: int) -> list[socket.socket]:
             address = resolved
             if port == 0 and len(listeners) > 1:  # the same chosen port on every address
                 address = (resolved[0], listeners[0].getsockname()[1], *resolved[2:])
-            listener.bind(address)
+            try:
+                listener.bind(address)
+            except OSError as exc:  # worded as asyncio words it, so callers can tell a bind
+                raise OSError(
+                    exc.errno,
+                    f"error while attempting to bind on address {address!r}: {exc.strerror}",
+                ) from None
             listener.listen(backlog)
             listener.setblocking(False)
     except OSError:
