@@ -250,3 +250,37 @@ def test_the_conformance_tests_run_from_the_data_cvsync_corpus_points_at(
     present = conformance(only_crd)
     assert "skipped" not in present
     assert " passed" in present
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("spec:\n\tchannel: stable-4.16\n", ":6:1:"),  # a tab where the indentation starts
+        ("spec:\n  a: 1\n\t\tb: 2\n", ":7:1:"),
+        ("spec:\n  overrides:\n  \t- kind: Deployment\n", ":7:3:"),  # after two spaces
+    ],
+)
+def test_a_tab_in_the_indentation_is_named_as_the_trouble(
+    tmp_path: Path, text: str, where: str
+) -> None:
+    (tmp_path / "cv.yaml").write_text(HEADER.split("spec:")[0] + text)
+    run = cvsync("validate", "cv.yaml", cwd=tmp_path)
+    assert run.returncode == 1, run.stderr
+    assert "Traceback" not in run.stderr
+    assert where in run.stdout, run.stdout
+    assert "yaml-syntax" in run.stdout
+    assert "YAML forbids tabs in indentation" in run.stdout
+    assert "JSON" not in run.stdout
+
+
+def test_a_json_spec_with_a_stray_comma_gets_a_json_hint_and_yaml_gets_a_yaml_one(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "cv.json").write_text('{"apiVersion": "config.openshift.io/v1",, "kind": 1}\n')
+    (tmp_path / "cv.yaml").write_text("spec: channel: x\n")
+    hints = {
+        name: cvsync("validate", name, cwd=tmp_path).stdout.split("hint: ", 1)[1].splitlines()[0]
+        for name in ("cv.json", "cv.yaml")
+    }
+    assert hints["cv.json"] == "fix the JSON at this position: check commas, quotes and brackets"
+    assert hints["cv.yaml"] == "fix the YAML at this position: check indentation, colons and quotes"

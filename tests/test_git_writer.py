@@ -28,6 +28,7 @@ from agent.adapters.git_writer import (
     PublishResult,
     StatusPathRefusedError,
     StatusPushFailedError,
+    StatusPushRefusedError,
     StatusWriter,
     status_commit_message,
 )
@@ -501,3 +502,35 @@ async def test_read_gives_a_status_file_from_the_remote_tip_and_none_when_absent
             await status.read("clusters/x/clusterversion.yaml")  # only under status/
     finally:
         await status.close()
+
+
+async def test_a_remote_with_the_branch_checked_out_is_refused_once_with_what_to_do(
+    tmp_path: Path,
+) -> None:
+    # A normal clone (not bare) with main checked out: git's receive.denyCurrentBranch
+    # refuses every push to main, so retrying can never help.
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    git(checkout, "init", "--initial-branch=main")
+    (checkout / "README").write_text("fleet\n")
+    git(checkout, "add", "README")
+    git(checkout, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-m", "initial")
+    before = tip(checkout)
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    status = writer(checkout.as_uri(), tmp_path / "w", sleep=record)
+    try:
+        with pytest.raises(StatusPushRefusedError) as caught:
+            await status.publish({STATUS: b"x\n"}, MESSAGE)
+    finally:
+        await status.close()
+    error = caught.value
+    assert (error.reason, error.retryable) == ("StatusPushRefused", False)
+    assert waits == []  # one attempt: no backoff, no second push
+    assert "checked out" in error.message
+    assert "bare repository" in error.message
+    assert "--status-branch" in error.message
+    assert tip(checkout) == before

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from gitrepo import Remote
+from gitrepo import Remote, git
 
 from agent.sandbox.apiserver.access import FULL_ACCESS
 from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS
@@ -135,6 +135,51 @@ async def test_run_says_what_it_will_do_once_and_stays_quiet_while_idle(tmp_path
             in_sync = [r for r in records if r.get("result") == "InSync"]
             assert len(in_sync) == 1, [r["message"] for r in records]
             assert not any(str(r["message"]).startswith("cvsync ") for r in records)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+
+async def test_write_back_to_a_checked_out_branch_is_one_error_line_not_a_retry_storm(
+    tmp_path: Path,
+) -> None:
+    async with Sandbox(SandboxOptions(scenario="idle-4.15")) as sandbox:
+        sandbox.access.set_rules("cvsync", FULL_ACCESS)
+        kubeconfig = sandbox.kubeconfig(tmp_path / "kubeconfig", user="cvsync")
+        live = sandbox.store.get(sandbox.api.key(CLUSTER_VERSIONS, "", "version"))
+        assert live is not None
+        # The specs live in an ordinary clone with main checked out, as a user's laptop has.
+        checkout = tmp_path / "checkout"
+        (checkout / "clusters" / "east").mkdir(parents=True)
+        git(checkout, "init", "--initial-branch=main")
+        (checkout / SPEC_PATH).write_text(
+            "apiVersion: config.openshift.io/v1\nkind: ClusterVersion\nmetadata: {name: version}\n"
+            f"spec: {{clusterID: {live['spec']['clusterID']}, channel: fast-4.15}}\n"
+        )
+        git(checkout, "add", SPEC_PATH)
+        git(checkout, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-m", "east")
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "agent", "run", "--cluster", "east", "--repo", checkout.as_uri(),
+            "--workdir", str(tmp_path / "work"), "--kubeconfig", str(kubeconfig),
+            "--http-address", "127.0.0.1:0", "--resync-interval", "0.2", "--write-back",
+            "--status-min-interval", "0.3",
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            await asyncio.sleep(6.0)  # the reported storm: 30 warnings in 6 s
+            process.send_signal(signal.SIGTERM)
+            _, rest = await asyncio.wait_for(process.communicate(), 15)
+            records = [json.loads(line) for line in rest.decode().splitlines() if line]
+            pushes = [r for r in records if "status not pushed" in str(r["message"])]
+            assert len(pushes) == 1, [r["message"] for r in pushes]
+            assert pushes[0]["level"] == "error"
+            assert "checked out" in pushes[0]["message"]
+            assert "bare repository" in pushes[0]["message"]
+            # The cluster itself was still brought in line with git.
+            now = sandbox.store.get(sandbox.api.key(CLUSTER_VERSIONS, "", "version"))
+            assert now is not None
+            assert now["spec"]["channel"] == "fast-4.15"
         finally:
             if process.returncode is None:
                 process.kill()

@@ -53,6 +53,19 @@ class StatusPushFailedError(SourceError):
     retryable = True
 
 
+class StatusPushRefusedError(SourceError):
+    """The remote refuses every push to the branch for a reason no retry changes: a
+    non-bare repository with the branch checked out. Said once; the user must act."""
+
+    reason = "StatusPushRefused"
+    retryable = False
+
+
+# What git's receive-pack answers when the pushed branch is checked out in the remote's own
+# work tree (receive.denyCurrentBranch=refuse, the default for a non-bare repository).
+_CHECKED_OUT = ("branch is currently checked out", "refusing to update checked out branch")
+
+
 class StatusPathRefusedError(SourceError):
     """A write outside the status prefix: cvsync never writes the specs people edit."""
 
@@ -180,6 +193,13 @@ class StatusWriter:
                 outcome = await asyncio.to_thread(self._attempt_sync, checked, message)
                 if isinstance(outcome, tuple):
                     return PublishResult(outcome[0], outcome[1], attempt)
+                if any(words in outcome for words in _CHECKED_OUT):
+                    raise StatusPushRefusedError(
+                        f"push to {redact(self.url, ())} branch {self.branch}: the remote has"
+                        f" this branch checked out in its work tree and refuses pushes to it"
+                        f" ({outcome}); push status to a bare repository, or give"
+                        f" --status-branch a branch nobody has checked out there"
+                    )
                 last = outcome
                 if attempt < self.max_attempts:
                     await self._sleep(self._backoff(attempt))

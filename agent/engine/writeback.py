@@ -131,6 +131,7 @@ class WriteBack:
         self._steps: list[tuple[Mapping[str, Any] | None, AgentState]] = []
         self._wake = asyncio.Event()
         self._recorded: tuple[Revision | None] | None = None  # lastApplied in git, once read
+        self._refused: str | None = None  # the last refusal no retry changes, logged once
 
     def offer(self, live: Mapping[str, Any] | None, state: AgentState) -> None:
         """Hand over a cycle's view without waiting for git: the newest view wins, except
@@ -210,8 +211,13 @@ class WriteBack:
         except SourceError as exc:
             self.failures += 1
             self.pending = summary
-            _LOG.warning("status not pushed: %s", exc.message, extra={"reason": exc.reason})
+            if exc.retryable:
+                _LOG.warning("status not pushed: %s", exc.message, extra={"reason": exc.reason})
+            elif exc.message != self._refused:  # the user must act: said once, not per retry
+                _LOG.error("status not pushed: %s", exc.message, extra={"reason": exc.reason})
+            self._refused = None if exc.retryable else exc.message
             return
+        self._refused = None
         self.published = Published(key, summary, self.clock())
         if getattr(result, "committed", True):
             self.commits += 1

@@ -112,7 +112,7 @@ def parse_text(text: str, file: str) -> ParsedFile:
     except YamlStructureError as exc:
         found.append(structure_finding(exc, file))
     except MarkedYAMLError as exc:
-        found.append(syntax_finding(exc, file))
+        found.append(syntax_finding(exc, file, text))
     except (YAMLError, RecursionError) as exc:
         found.append(
             rules.YAML_SYNTAX.at(
@@ -152,16 +152,27 @@ def structure_finding(exc: YamlStructureError, file: str) -> Finding:
     return rule.at(where, exc.message, hints[exc.kind])
 
 
-def syntax_finding(exc: MarkedYAMLError, file: str) -> Finding:
+def syntax_finding(exc: MarkedYAMLError, file: str, text: str) -> Finding:
     mark = exc.problem_mark or exc.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     problem = exc.problem or exc.context or "invalid YAML"
     context = f" ({exc.context})" if exc.context and exc.problem else ""
     return rules.YAML_SYNTAX.at(
-        SourceLocation(file, line, column),
-        f"{problem}{context}",
-        "fix the YAML at this position; in JSON, check commas and quotes",
+        SourceLocation(file, line, column), f"{problem}{context}", _syntax_hint(text, line)
     )
+
+
+def _syntax_hint(text: str, line: int) -> str:
+    """What to do about a syntax error, told from the line it is on: the parser's own words
+    for a tab ("cannot start any token") never say that the tab is the trouble."""
+    lines = text.splitlines()
+    here = lines[line - 1] if 0 < line <= len(lines) else ""
+    indentation = here[: len(here) - len(here.lstrip(" \t"))]
+    if "\t" in indentation:
+        return "indent with spaces: YAML forbids tabs in indentation, and this line has one"
+    if text.lstrip().startswith(("{", "[")):
+        return "fix the JSON at this position: check commas, quotes and brackets"
+    return "fix the YAML at this position: check indentation, colons and quotes"
 
 
 def duplicate_key_findings(built: BuiltDocument, file: str) -> list[Finding]:

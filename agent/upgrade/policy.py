@@ -158,7 +158,7 @@ def _load(text: str, file: str) -> tuple[BuiltDocument | None, list[Finding]]:
     except YamlStructureError as exc:
         found.append(structure_finding(exc, file))
     except MarkedYAMLError as exc:
-        found.append(syntax_finding(exc, file))
+        found.append(syntax_finding(exc, file, text))
     except (YAMLError, RecursionError) as exc:
         found.append(
             rules.YAML_SYNTAX.at(
