@@ -1,8 +1,12 @@
 """What each command imports, read from real `python -m agent` processes as they exit: the
-commands that need no cluster never load the Kubernetes client, and help loads no checks."""
+commands that need no cluster never load the Kubernetes client, help loads no checks, and
+the commands that reach a cluster load of kubernetes-asyncio only the classes they use."""
 
 from __future__ import annotations
+import __future__
 
+import importlib.util
+import json
 import shutil
 import subprocess
 import sys
@@ -11,12 +15,18 @@ from pathlib import Path
 import pytest
 from cli_support import environment
 from conftest import REPO_ROOT
+from sandbox_support import sandbox_thread
+
+from agent.adapters.kube_library import ON_DEMAND_PACKAGES, read_exports
+from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS
+from agent.sandbox.server import SandboxOptions
 
 FLEET = REPO_ROOT / "examples" / "05-fleet"
 CLUSTER_CLIENT = ("kubernetes_asyncio", "aiohttp")
+CLUSTER_ID = "0f5a3b6e-1d0c-4f5e-9a57-3c1e0e9d2b41"
 VALID_SPEC = (
     "apiVersion: config.openshift.io/v1\nkind: ClusterVersion\nmetadata: {name: version}\n"
-    "spec: {clusterID: 0f5a3b6e-1d0c-4f5e-9a57-3c1e0e9d2b41, channel: stable-4.15}\n"
+    f"spec: {{clusterID: {CLUSTER_ID}, channel: stable-4.15}}\n"
 )
 
 
@@ -118,3 +128,91 @@ def test_a_diff_with_a_valid_spec_does_load_the_cluster_client_to_reach_the_clus
     assert run.returncode == 2
     assert "kubeconfig" in run.stderr
     assert {"kubernetes_asyncio", "aiohttp"} <= top_levels(modules)
+
+
+def test_a_diff_against_a_cluster_loads_only_the_kubernetes_classes_it_uses(
+    tmp_path: Path,
+) -> None:
+    with sandbox_thread(SandboxOptions(scenario="idle-4.15")) as running:
+        running.kubeconfig(tmp_path / "kubeconfig")
+        sandbox = running.sandbox
+        live = running.call(
+            lambda: sandbox.store.get(sandbox.api.key(CLUSTER_VERSIONS, "", "version"))
+        )
+        assert live is not None
+        (tmp_path / "cv.yaml").write_text(
+            VALID_SPEC.replace(CLUSTER_ID, live["spec"]["clusterID"]).replace(
+                "stable-4.15", "fast-4.15"
+            )
+        )
+        run, modules = imported_by(
+            "diff", "--file", "cv.yaml", "--kubeconfig", "kubeconfig", cwd=tmp_path
+        )
+    assert run.returncode == 1, run.stderr  # the channel drifted
+    assert ".spec.channel" in run.stdout
+    library = {m for m in modules if m.startswith("kubernetes_asyncio.")}
+    assert "kubernetes_asyncio.client.api.custom_objects_api" in library
+    assert "kubernetes_asyncio.client.api.apps_v1_api" not in library
+    assert "kubernetes_asyncio.client.models.v1_pod" not in library
+    assert len(library) < 60, sorted(library)  # all of it is some 1,300
+
+
+# Every name the library's package initialisers import, as "module.qualified name".
+EXPORTED_NAMES = """
+import importlib, json, sys
+packages = json.loads(sys.argv[1])
+if sys.argv[2] == "on-demand":
+    import agent.adapters
+names = {}
+for package in packages:
+    module = importlib.import_module(package)
+    exported = [n for n in dir(module) if not n.startswith("_")] + ["__version__"]
+    names[package] = {
+        n: f"{getattr(v, '__module__', '')}.{getattr(v, '__qualname__', getattr(v, '__name__', v))}"
+        for n in exported if (v := getattr(module, n, None)) is not None
+    }
+print(json.dumps(names))
+"""
+
+
+def test_every_name_of_kubernetes_asyncio_is_the_same_object_when_loaded_on_demand() -> None:
+    def exported(how: str) -> dict[str, dict[str, str]]:
+        packages = json.dumps(sorted(ON_DEMAND_PACKAGES))
+        run = subprocess.run(
+            [sys.executable, "-c", EXPORTED_NAMES, packages, how],
+            env=environment(), capture_output=True, text=True, timeout=120, check=True,
+        )  # fmt: skip
+        answer: dict[str, dict[str, str]] = json.loads(run.stdout)
+        return answer
+
+    as_written, on_demand = exported("as-written"), exported("on-demand")
+    assert len(as_written["kubernetes_asyncio.client.models"]) > 500
+    assert as_written["kubernetes_asyncio.client"]["CoreV1Api"] == (
+        "kubernetes_asyncio.client.api.core_v1_api.CoreV1Api"
+    )
+    for package in ON_DEMAND_PACKAGES:
+        missing = as_written[package].keys() - on_demand[package].keys()
+        assert not missing, (package, sorted(missing)[:10])
+        differ = [n for n in as_written[package] if as_written[package][n] != on_demand[package][n]]
+        assert not differ, (package, differ[:10])
+
+
+def test_the_library_initialisers_are_all_read_and_anything_else_runs_as_written() -> None:
+    for package in ON_DEMAND_PACKAGES:
+        spec = importlib.util.find_spec(package)
+        assert spec is not None
+        assert spec.origin is not None
+        assert read_exports(package, Path(spec.origin).read_text()) is not None, package
+    client = "kubernetes_asyncio.client"
+    assert read_exports(client, f"from {client}.x import Y\nsetup()\n") is None
+    assert read_exports(client, f"from {client}.x import *\n") is None
+    assert read_exports(client, "from os import path\n") is None
+    exports = read_exports(
+        client,
+        f'"""doc"""\nfrom __future__ import annotations\n__version__ = "1.0"\n'
+        f"from {client}.x import Y\nimport kubernetes_asyncio.watch as watch\n",
+    )
+    assert exports is not None
+    assert exports.names == {"Y": (f"{client}.x", "Y")}
+    assert exports.submodules == {"x": f"{client}.x", "watch": "kubernetes_asyncio.watch"}
+    assert exports.constants == {"annotations": __future__.annotations, "__version__": "1.0"}
