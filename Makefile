@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: check install bench-validate bench-sandbox bench-reconcile bench-summary bench-writeback bench-gates bench-soak
+.PHONY: check install bench-validate bench-sandbox bench-reconcile bench-summary bench-writeback bench-gates bench-soak bench-latency
 
 $(VENV)/.dev-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,8 @@ bench-gates: install
 # Ten minutes of drift every second and a broken commit every five seconds; MINUTES=2 shortens it.
 bench-soak: install
 	$(BIN)/python bench/soak.py $(if $(MINUTES),--minutes $(MINUTES))
+
+# cvsync against a naive 20 ms poller and one server-side apply, on one sandbox in one run;
+# ROUNDS=30 takes more samples of each figure.
+bench-latency: install
+	$(BIN)/python bench/latency.py $(if $(ROUNDS),--rounds $(ROUNDS))

@@ -101,8 +101,6 @@ async def _plan(options: dict[str, Any]) -> int:
 
 
 async def show_drift(options: dict[str, Any]) -> int:
-    from agent.adapters.kube import KubeCluster  # noqa: PLC0415 - kubernetes-asyncio loads ~1 s
-
     path = spec_file_of(options)
     if not path.is_file():
         raise UsageError(f"{path}: no such file; give the spec with --file")
@@ -112,6 +110,9 @@ async def show_drift(options: dict[str, Any]) -> int:
         for finding in findings:
             click.echo(f"{finding.location}: {finding.severity}[{finding.rule}]: {finding.message}")
         raise UsageError(f"{path} holds no valid ClusterVersion; fix the findings above")
+    # Only now that there is something to compare: kubernetes-asyncio loads ~1 s.
+    from agent.adapters.kube import KubeCluster  # noqa: PLC0415
+
     cluster = await KubeCluster.connect(
         kubeconfig=options["kubeconfig"], context=options["context"]
     )

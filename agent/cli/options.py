@@ -4,20 +4,21 @@ output, addresses to listen on, and running a coroutine until Ctrl-C or SIGTERM.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import signal
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from agent.errors import UsageError
-from agent.report.drift_render import FORMATS
 from agent.settings import DEFAULT_SPEC_PATH
+
+if TYPE_CHECKING:
+    import asyncio
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -85,6 +86,9 @@ def listen_problem(code: int | None) -> str | None:
 
 def target_options(command: Callable[..., None]) -> Callable[..., None]:
     """The options `diff`, `plan` and `drift` share: which spec, which cluster, which output."""
+    # Imported here, when those commands are built: the renderers load the diff engine.
+    from agent.report.drift_render import FORMATS  # noqa: PLC0415
+
     for option in reversed(
         [
             click.option(
@@ -145,6 +149,8 @@ def spec_file_of(options: dict[str, Any]) -> Path:
 async def until_signalled(body: Callable[[asyncio.Event], Awaitable[None]]) -> int | None:
     """Run `body` until it returns; SIGINT and SIGTERM set its stop event. Returns the signal
     that stopped it, if one did."""
+    import asyncio  # noqa: PLC0415 - only the commands that run a loop pay for it
+
     stop = asyncio.Event()
     received: list[int] = []
 

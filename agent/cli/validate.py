@@ -8,14 +8,10 @@ from datetime import date
 
 import click
 
-from agent.adapters.files import collect_spec_files
 from agent.cli.options import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 from agent.errors import UsageError
-from agent.model import findings as rules
-from agent.report.check import check_files
-from agent.report.findings_render import render_json, render_text, render_yaml
 
-RENDERERS = {"text": render_text, "json": render_json, "yaml": render_yaml}
+OUTPUTS = ("text", "json", "yaml")
 
 
 @click.command()
@@ -23,7 +19,7 @@ RENDERERS = {"text": render_text, "json": render_json, "yaml": render_yaml}
 @click.option(
     "-o",
     "--output",
-    type=click.Choice(list(RENDERERS)),
+    type=click.Choice(OUTPUTS),
     default="text",
     show_default=True,
     help="text for people (path:line:col lines); json or yaml for machines.",
@@ -36,6 +32,13 @@ def validate(paths: Sequence[str], output: str, strict: bool) -> None:
     Prints `path:line:col: severity[rule]: message` with a hint for every problem.
     Exits 0 when there are no errors, 1 when there are, 2 on usage or I/O errors (a path
     with nothing to validate among them)."""
+    # Imported here, so that `cvsync validate --help` loads none of the checks.
+    from agent.adapters.files import collect_spec_files  # noqa: PLC0415
+    from agent.model import findings as rules  # noqa: PLC0415
+    from agent.report.check import check_files  # noqa: PLC0415
+    from agent.report.findings_render import render_json, render_text, render_yaml  # noqa: PLC0415
+
+    renderers = {"text": render_text, "json": render_json, "yaml": render_yaml}
     collected = collect_spec_files(paths)
     report = check_files(collected.contents, collected.problems, today=date.today())
     if report.files == 0 and not report.findings:
@@ -51,7 +54,7 @@ def validate(paths: Sequence[str], output: str, strict: bool) -> None:
         )
     if strict:
         report = report.promoted()
-    click.echo(RENDERERS[output](report), nl=False)
+    click.echo(renderers[output](report), nl=False)
     if any(f.rule == rules.FILE_UNREADABLE.id for f in report.findings):
         sys.exit(EXIT_USAGE)
     sys.exit(EXIT_FINDINGS if report.errors else EXIT_OK)
