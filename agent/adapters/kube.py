@@ -1,5 +1,6 @@
 """The live ClusterVersion/version through kubernetes-asyncio: get, server-side apply, and the
-self-healing watch the runtime follows. I/O adapter implementing the `Cluster` port.
+self-healing watch the runtime follows, whose newest object a cycle reads instead of a GET
+while the watch is current. I/O adapter implementing the `Cluster` port.
 """
 
 from __future__ import annotations
@@ -84,6 +85,11 @@ class KubeCluster:
         self._backoff_cap = backoff_cap
         self.watch_restarts = 0  # every re-watch or relist after the first; exported as a metric
         self._served: ServedSchema | None = None  # kept until the server may have changed it
+        # The newest object seen (from the watch, or our own apply's answer), and whether the
+        # watch vouches for it: open, and nothing missed since (a list or an event arrived
+        # after the last break). None is an answer too: the object does not exist.
+        self._newest: JsonObject | None = None
+        self._watch_current = False
         # For people: the kubeconfig's name for the cluster, else the server's URL.
         self.name = str(api.configuration.host)
 
@@ -115,7 +121,20 @@ class KubeCluster:
         """An Event recorder on the same connection, writing into `namespace`."""
         return EventRecorder(self._api, namespace)
 
+    @property
+    def watch_current(self) -> bool:
+        """Whether `live()` answers from the watch (no request) right now."""
+        return self._watch_current
+
     # Requests.
+    async def live(self) -> JsonObject | None:
+        """The object as it stands: the newest the watch delivered (or our own apply answered)
+        while the watch is current, without a request; otherwise a GET. Treat it as read-only:
+        the watch's consumer holds the same dict."""
+        if self._watch_current:
+            return self._newest
+        return await self.get()
+
     async def get(self) -> JsonObject | None:
         reply = await self._send(
             self._custom.get_cluster_custom_object, GROUP, VERSION, PLURAL, NAME
@@ -150,7 +169,11 @@ class KubeCluster:
             if reply.status in _SCHEMA_MAY_HAVE_CHANGED:
                 self._served = None
             if reply.status != 429 or attempt >= APPLY_ATTEMPTS:
-                return _object_or_raise("apply", reply)
+                applied = _object_or_raise("apply", reply)
+                if not dry_run:
+                    # The answer is the object as stored: newer than any event still on its way.
+                    self._note(applied)
+                return applied
             await asyncio.sleep(self._retry_after(reply, attempt))
 
     async def served_schema(self) -> ServedSchema:
@@ -210,8 +233,16 @@ class KubeCluster:
         List, then watch from the list's resourceVersion; a timed-out or closed stream resumes
         from the last version seen (bookmarks move it on), 410 Gone relists, and connection
         errors, 401, 429 and 5xx back off and retry forever (the client re-reads rotated
-        credentials). Other errors (403...) are raised.
+        credentials). Other errors (403...) are raised. While it runs, `live()` answers from
+        it; from a break until the next list or event, and once closed, `live()` GETs.
         """
+        try:
+            async for current in self._follow():
+                yield current
+        finally:
+            self._watch_current = False
+
+    async def _follow(self) -> AsyncGenerator[JsonObject | None, None]:
         version: str | None = None  # None: the next step is a list
         yielded: tuple[bool, str] | None = None  # (exists, resourceVersion) last given out
         failures = 0
@@ -221,6 +252,7 @@ class KubeCluster:
                 if version is None:
                     current, version = await self._list()
                     failures = 0
+                    self._note(current, vouched=True)
                     seen = _identity(current)
                     # After a relist, only a real change is news to the consumer.
                     if seen != yielded:
@@ -247,8 +279,11 @@ class KubeCluster:
                         received, failures = True, 0
                         version = str(raw["metadata"]["resourceVersion"])
                         if kind == "BOOKMARK":
+                            # Nothing was missed up to this version: what we hold is current.
+                            self._watch_current = True
                             continue
                         current = None if kind == "DELETED" else _complete(raw)
+                        self._note(current, vouched=True)
                         yielded = _identity(current)
                         yield current
                 # The server ended the stream (timeoutSeconds, or it shut down): resume. A stream
@@ -257,6 +292,7 @@ class KubeCluster:
                 if not received:
                     error = KubeError("the watch ended before any event")
             except ApiException as exc:
+                self._watch_current = False
                 if exc.status == 410:
                     version = None  # history compacted past our version: relist
                 else:
@@ -267,6 +303,8 @@ class KubeCluster:
                 error = exc
             self.watch_restarts += 1
             if error is not None:
+                # Changes may be missed until the next list or event: cycles GET meanwhile.
+                self._watch_current = False
                 # A reconnect may reach a server restarted with another schema (a feature
                 # set enabled restarts the API servers).
                 self._served = None
@@ -274,6 +312,14 @@ class KubeCluster:
                     raise error
                 failures += 1
                 await asyncio.sleep(self._backoff(failures, WATCH_BACKOFF_CAP))
+
+    def _note(self, seen: JsonObject | None, *, vouched: bool = False) -> None:
+        """Keep `seen` unless what is kept is newer (an apply's answer that the watch's event
+        for an earlier change has not caught up with). `vouched`: the watch delivered it."""
+        if vouched:
+            self._watch_current = True
+        if not _older(seen, self._newest):
+            self._newest = seen
 
     async def _list(self) -> tuple[JsonObject | None, str]:
         reply = await self._send(
@@ -295,6 +341,15 @@ def _complete(obj: JsonObject) -> JsonObject:
     obj.setdefault("apiVersion", API_VERSION)
     obj.setdefault("kind", KIND)
     return obj
+
+
+def _older(seen: JsonObject | None, kept: JsonObject | None) -> bool:
+    """True when both are objects with numeric resourceVersions and `seen` has the lower one
+    (etcd's revisions order writes; an opaque version is never compared)."""
+    if seen is None or kept is None:
+        return False
+    first, second = _identity(seen)[1], _identity(kept)[1]
+    return first.isdigit() and second.isdigit() and int(first) < int(second)
 
 
 def _identity(obj: JsonObject | None) -> tuple[bool, str]:
