@@ -15,7 +15,7 @@ from gitrepo import Remote
 
 from agent.adapters.git import GitCloneSource
 from agent.adapters.kube import KubeCluster
-from agent.engine.reconciler import Reconciler, Result
+from agent.engine.reconciler import Reconciler, Result, apply_taking_back
 from agent.sandbox.apiserver.access import FULL_ACCESS
 from agent.sandbox.apiserver.handlers import APPLY_PATCH, MERGE_PATCH, WriteOptions
 from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS
@@ -24,7 +24,17 @@ from agent.sandbox.server import Sandbox, SandboxOptions
 from agent.settings import GitSettings, Settings
 
 TARGET = Target(CLUSTER_VERSIONS, "", "version")
-QUIET = 0.3  # no cycle, no store write and no request for this long: the agent is idle
+QUIET = 0.3
+# The least status the CRD accepts (its required fields), as the operator's first write.
+OPERATOR_STATUS = {
+    "availableUpdates": [],
+    "desired": {
+        "version": "4.15.0",
+        "image": "quay.io/openshift-release-dev/ocp-release@sha256:" + "b" * 64,
+    },
+    "versionHash": "x1",
+    "observedGeneration": 1,
+}  # no cycle, no store write and no request for this long: the agent is idle
 
 
 def counted(sandbox: Sandbox, user: str = "cvsync") -> Counter[tuple[str, str]]:
@@ -201,4 +211,52 @@ async def test_a_field_another_applier_took_since_the_watch_s_object_is_not_forc
         assert outcome.message == '.spec.channel is owned by "other-gitops"'
         assert live["spec"]["channel"] == "eus-4.16"
         # The pinned forced apply (refused: the object changed), then the server's answer.
+        assert since(sandbox, before) == {("patch", "clusterversions"): 2}
+
+
+async def test_a_status_write_between_the_watch_s_object_and_the_apply_costs_one_retry(
+    tmp_path: Path,
+) -> None:
+    """The operator answers an edit with a status write: a forced apply pinned to the
+    object's version before it is refused, and the same apply, pinned to the newer version
+    the watch has delivered since, takes the field. No refused unforced apply, no read."""
+    async with Sandbox(SandboxOptions()) as sandbox:  # the status write below is the only one
+        seed = {
+            "apiVersion": "config.openshift.io/v1",
+            "kind": "ClusterVersion",
+            "metadata": {"name": "version"},
+            "spec": {"clusterID": "6f1c3e2a-9b4d-4c7e-8a21-5d0e7b9f3c64", "channel": "stable-4.15"},
+        }
+        sandbox.api.create(
+            Target(CLUSTER_VERSIONS, "", ""), seed, WriteOptions(manager="cluster-bootstrap")
+        )
+        sandbox.access.set_rules("cvsync", FULL_ACCESS)
+        kubeconfig = sandbox.kubeconfig(tmp_path / "kubeconfig", user="cvsync")
+        cluster = await KubeCluster.connect(kubeconfig=kubeconfig)
+        try:
+            async with aclosing(cluster.watch()) as changes:
+                planned_on = await anext(changes)
+                assert planned_on is not None
+                sandbox.api.patch(
+                    Target(CLUSTER_VERSIONS, "", "version", "status"),
+                    MERGE_PATCH,
+                    {"status": OPERATOR_STATUS},
+                    WriteOptions(manager="cluster-version-operator"),
+                )
+                assert (await anext(changes) or {})["status"] == OPERATOR_STATUS
+                before = counted(sandbox)
+                wanted = {**planned_on["spec"], "channel": "fast-4.15"}
+                sent = {
+                    "apiVersion": "config.openshift.io/v1",
+                    "kind": "ClusterVersion",
+                    "metadata": {"name": "version"},
+                    "spec": {k: wanted[k] for k in ("clusterID", "channel")},
+                }
+                applied, taken = await apply_taking_back(
+                    cluster, sent, force=False, dry_run=False, live=planned_on
+                )
+        finally:
+            await cluster.close()
+        assert applied["spec"]["channel"] == "fast-4.15"
+        assert taken == ((".spec.channel", "cluster-bootstrap"),)
         assert since(sandbox, before) == {("patch", "clusterversions"): 2}

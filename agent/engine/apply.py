@@ -13,6 +13,8 @@ from agent.errors import ApplyConflictError, KubeError
 from agent.sync.diff import FIELD_MANAGER
 from agent.sync.takeover import predict_takeover
 
+Taken = tuple[tuple[str, str], ...]
+
 
 async def apply_taking_back(
     cluster: Cluster,
@@ -21,7 +23,7 @@ async def apply_taking_back(
     force: bool,
     dry_run: bool,
     live: dict[str, Any] | None = None,
-) -> tuple[dict[str, Any], tuple[tuple[str, str], ...]]:
+) -> tuple[dict[str, Any], Taken]:
     """Apply `body`; when only imperative writers (oc patch, the console) hold conflicting
     fields, that is the drift git must win over, so take them back with a forced apply.
     Returns the result and the (field, previous owner) pairs taken; raises when another
@@ -29,27 +31,66 @@ async def apply_taking_back(
 
     With `live` (the object the body was planned on), its managedFields say in advance
     whether the apply takes fields only from imperative writers: then one forced apply,
-    pinned to that object's resourceVersion, does it, and is refused if the object changed
-    since; without it, or when refused so, the server is asked first (a refusal, then a
-    forced apply)."""
+    pinned to that object's resourceVersion, does it; the server refuses it if the object
+    changed since (it is sent once more, pinned to the newer version, when only the status
+    changed). Without `live`, or when refused so, the server is asked first (a refusal,
+    then a forced apply)."""
     if not force and live is not None:
-        takeover = predict_takeover(body, live, FIELD_MANAGER)
-        version = (live.get("metadata") or {}).get("resourceVersion")
-        if takeover.only_imperative and version:
-            metadata = {**(body.get("metadata") or {}), "resourceVersion": version}
-            try:
-                applied = await cluster.apply(
-                    {**body, "metadata": metadata}, force=True, dry_run=dry_run
-                )
-                return applied, takeover.taken()
-            except KubeError as exc:
-                if exc.status != 409 or isinstance(exc, ApplyConflictError):
-                    raise
-                # The object changed since `live` was read: whatever changed it may have
-                # been another applier, so the server decides, as without a prediction.
+        done = await _forced_as_predicted(cluster, body, live, dry_run)
+        if done is not None:
+            return done
     try:
         return await cluster.apply(body, force=force, dry_run=dry_run), ()
     except ApplyConflictError as exc:
         if exc.appliers:
             raise
         return await cluster.apply(body, force=True, dry_run=dry_run), exc.conflicts
+
+
+async def _forced_as_predicted(
+    cluster: Cluster, body: dict[str, Any], live: dict[str, Any], dry_run: bool
+) -> tuple[dict[str, Any], Taken] | None:
+    """The forced apply `live`'s managedFields call for, pinned to its resourceVersion; None
+    when they call for none, or the object changed since in a way that may matter."""
+    for attempt in range(2):
+        takeover = predict_takeover(body, live, FIELD_MANAGER)
+        version = _version(live)
+        if not takeover.only_imperative or not version:
+            return None
+        metadata = {**(body.get("metadata") or {}), "resourceVersion": version}
+        try:
+            pinned = {**body, "metadata": metadata}
+            return await cluster.apply(pinned, force=True, dry_run=dry_run), takeover.taken()
+        except KubeError as exc:
+            if exc.status != 409 or isinstance(exc, ApplyConflictError):
+                raise
+        if attempt:
+            return None
+        # Refused: the object changed since `live`. Often only its status did (the operator
+        # answering the very edit being taken back): then the same apply, pinned to the
+        # newer version, decides the same. A spec or ownership change may have been another
+        # applier's, so the server decides then.
+        newer = await cluster.live()
+        if newer is None or _version(newer) == version or not _same_intent(live, newer):
+            return None
+        live = newer
+    return None
+
+
+def _version(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+
+
+def _same_intent(first: dict[str, Any], second: dict[str, Any]) -> bool:
+    """Equal spec and equal ownership of it (status writers and write times aside)."""
+
+    def intent(obj: dict[str, Any]) -> tuple[Any, list[dict[str, Any]]]:
+        entries = (obj.get("metadata") or {}).get("managedFields") or ()
+        owners = [
+            {key: value for key, value in entry.items() if key != "time"}
+            for entry in entries
+            if entry.get("subresource") != "status"
+        ]
+        return obj.get("spec"), owners
+
+    return intent(first) == intent(second)
