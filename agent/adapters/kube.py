@@ -85,11 +85,12 @@ class KubeCluster:
         self._backoff_cap = backoff_cap
         self.watch_restarts = 0  # every re-watch or relist after the first; exported as a metric
         self._served: ServedSchema | None = None  # kept until the server may have changed it
-        # The newest object seen (from the watch, or our own apply's answer), and whether the
-        # watch vouches for it: open, and nothing missed since (a list or an event arrived
-        # after the last break). None is an answer too: the object does not exist.
-        self._newest: JsonObject | None = None
+        # The object as the watch last delivered it (None is an answer too: no object), and
+        # whether the watch vouches for it: a list or an event arrived since the last break.
+        self._watched: JsonObject | None = None
         self._watch_current = False
+        # Our own apply's answer, newer than what the watch delivered until its event arrives.
+        self._applied: JsonObject | None = None
         # For people: the kubeconfig's name for the cluster, else the server's URL.
         self.name = str(api.configuration.host)
 
@@ -132,7 +133,7 @@ class KubeCluster:
         while the watch is current, without a request; otherwise a GET. Treat it as read-only:
         the watch's consumer holds the same dict."""
         if self._watch_current:
-            return self._newest
+            return self._watched if self._applied is None else self._applied
         return await self.get()
 
     async def get(self) -> JsonObject | None:
@@ -171,8 +172,8 @@ class KubeCluster:
             if reply.status != 429 or attempt >= APPLY_ATTEMPTS:
                 applied = _object_or_raise("apply", reply)
                 if not dry_run:
-                    # The answer is the object as stored: newer than any event still on its way.
-                    self._note(applied)
+                    # The object as stored now: newer than any event still on its way.
+                    self._applied = applied
                 return applied
             await asyncio.sleep(self._retry_after(reply, attempt))
 
@@ -231,9 +232,9 @@ class KubeCluster:
         """Yield the object (None once deleted) now and after every change, until closed.
 
         List, then watch from the list's resourceVersion; a timed-out or closed stream resumes
-        from the last version seen (bookmarks move it on), 410 Gone relists, and connection
-        errors, 401, 429 and 5xx back off and retry forever (the client re-reads rotated
-        credentials). Other errors (403...) are raised. While it runs, `live()` answers from
+        from the last version seen (bookmarks move it on); 410 Gone relists, and so do
+        connection errors, 401, 429 and 5xx, after a backoff, forever (the client re-reads
+        rotated credentials). Other errors (403...) are raised. While it runs, `live()` answers from
         it; from a break until the next list or event, and once closed, `live()` GETs.
         """
         try:
@@ -244,7 +245,7 @@ class KubeCluster:
 
     async def _follow(self) -> AsyncGenerator[JsonObject | None, None]:
         version: str | None = None  # None: the next step is a list
-        yielded: tuple[bool, str] | None = None  # (exists, resourceVersion) last given out
+        yielded: tuple[bool, str, str] | None = None  # (exists, uid, version) last given out
         failures = 0
         while True:
             error: KubeError | None = None
@@ -252,7 +253,8 @@ class KubeCluster:
                 if version is None:
                     current, version = await self._list()
                     failures = 0
-                    self._note(current, vouched=True)
+                    self._applied = None  # a list is the whole truth
+                    self._seen(current)
                     seen = _identity(current)
                     # After a relist, only a real change is news to the consumer.
                     if seen != yielded:
@@ -283,7 +285,7 @@ class KubeCluster:
                             self._watch_current = True
                             continue
                         current = None if kind == "DELETED" else _complete(raw)
-                        self._note(current, vouched=True)
+                        self._seen(current)
                         yielded = _identity(current)
                         yield current
                 # The server ended the stream (timeoutSeconds, or it shut down): resume. A stream
@@ -292,19 +294,23 @@ class KubeCluster:
                 if not received:
                     error = KubeError("the watch ended before any event")
             except ApiException as exc:
-                self._watch_current = False
-                if exc.status == 410:
-                    version = None  # history compacted past our version: relist
-                else:
+                if exc.status != 410:  # 410: history compacted past our version
                     error = _from_api_exception(exc)
+                version, failed = None, True
             except _TRANSPORT_ERRORS as exc:
-                error = _transport_error(exc)
+                error, version, failed = _transport_error(exc), None, True
             except KubeError as exc:
-                error = exc
+                error, version, failed = exc, None, True
+            else:
+                failed = False
             self.watch_restarts += 1
+            if failed:
+                # Relist, as client-go's reflector does after a failed watch: changes made
+                # meanwhile reach the consumer even from a server restarted empty (whose
+                # versions start again below ours, so a resumed watch would skip them).
+                # Until the list, cycles GET.
+                self._watch_current, self._applied = False, None
             if error is not None:
-                # Changes may be missed until the next list or event: cycles GET meanwhile.
-                self._watch_current = False
                 # A reconnect may reach a server restarted with another schema (a feature
                 # set enabled restarts the API servers).
                 self._served = None
@@ -313,13 +319,12 @@ class KubeCluster:
                 failures += 1
                 await asyncio.sleep(self._backoff(failures, WATCH_BACKOFF_CAP))
 
-    def _note(self, seen: JsonObject | None, *, vouched: bool = False) -> None:
-        """Keep `seen` unless what is kept is newer (an apply's answer that the watch's event
-        for an earlier change has not caught up with). `vouched`: the watch delivered it."""
-        if vouched:
-            self._watch_current = True
-        if not _older(seen, self._newest):
-            self._newest = seen
+    def _seen(self, watched: JsonObject | None) -> None:
+        """What the watch delivered; our apply's answer stays in front of it while it is
+        newer (the watch has not caught up with that apply yet)."""
+        self._watched, self._watch_current = watched, True
+        if self._applied is not None and not _older(watched, self._applied):
+            self._applied = None
 
     async def _list(self) -> tuple[JsonObject | None, str]:
         reply = await self._send(
@@ -348,14 +353,20 @@ def _older(seen: JsonObject | None, kept: JsonObject | None) -> bool:
     (etcd's revisions order writes; an opaque version is never compared)."""
     if seen is None or kept is None:
         return False
-    first, second = _identity(seen)[1], _identity(kept)[1]
+    first, second = _version(seen), _version(kept)
     return first.isdigit() and second.isdigit() and int(first) < int(second)
 
 
-def _identity(obj: JsonObject | None) -> tuple[bool, str]:
+def _version(obj: JsonObject) -> str:
+    return str(obj.get("metadata", {}).get("resourceVersion", ""))
+
+
+def _identity(obj: JsonObject | None) -> tuple[bool, str, str]:
+    """Which object, in which version: the uid tells a recreated object (or a server
+    restarted empty, whose versions count again from the start) from the one seen before."""
     if obj is None:
-        return (False, "")
-    return (True, str(obj.get("metadata", {}).get("resourceVersion", "")))
+        return (False, "", "")
+    return (True, str(obj.get("metadata", {}).get("uid", "")), _version(obj))
 
 
 def _parse_event(event: Any) -> tuple[str, JsonObject]:
