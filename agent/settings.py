@@ -29,7 +29,9 @@ class GitSettings:
     password_file: Path | None = None
     ssh_key_file: Path | None = None
     known_hosts_file: Path | None = None
-    debounce: float = 0.05  # git-sync mode: seconds to wait for a burst of file events
+    # Local-path mode: seconds a burst of edits inside a plain work tree gets to settle (an
+    # editor's write and close, git touching several files). A link swap is never delayed.
+    debounce: float = 0.015
 
 
 @dataclass(frozen=True, slots=True)

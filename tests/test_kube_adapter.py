@@ -392,6 +392,60 @@ async def test_a_quiet_watch_left_open_makes_no_writes_and_yields_nothing_new(
     assert sandbox.faults.total("watch", CVS) >= watches + 2  # it re-watched after each timeout
 
 
+async def test_a_watch_event_carries_the_object_a_get_returns(
+    sandbox: Sandbox, cluster: KubeCluster, following: Follower
+) -> None:
+    """Fact (kubernetes.io, API reference, WatchEvent: "If Type is Added or Modified: the new
+    state of the object"): the whole object, resourceVersion and managedFields included, so
+    a cycle can work on it as on a GET's answer."""
+    await change_channel(cluster, "fast-4.15")
+    delivered = await following.next()
+    assert delivered is not None
+    assert delivered["metadata"]["managedFields"]
+    assert delivered == await cluster.get()
+
+
+async def test_live_answers_from_the_watch_while_it_is_current_and_gets_otherwise(
+    sandbox: Sandbox, cluster: KubeCluster
+) -> None:
+    await change_channel(cluster, "stable-4.15")
+    gets = sandbox.faults.total("get", CVS)
+    assert (await cluster.live() or {})["spec"]["channel"] == "stable-4.15"
+    assert sandbox.faults.total("get", CVS) == gets + 1  # no watch yet: a GET
+    follower = Follower(cluster)
+    try:
+        assert await follower.channel() == "stable-4.15"
+        await watching(sandbox)
+        applied = await cluster.apply(cluster_version("fast-4.15"), force=False, dry_run=False)
+        # Our own apply's answer is the newest object, before its watch event arrives.
+        assert await cluster.live() == applied
+        assert await follower.channel() == "fast-4.15"
+        assert await cluster.live() == applied  # the event for it changes nothing
+        assert sandbox.faults.total("get", CVS) == gets + 1
+    finally:
+        await follower.stop()
+    await cluster.live()  # nobody follows the watch any more: a GET again
+    assert sandbox.faults.total("get", CVS) == gets + 2
+
+
+async def test_live_gets_after_the_watch_broke_until_it_has_listed_again(
+    sandbox: Sandbox, cluster: KubeCluster, following: Follower
+) -> None:
+    gets, lists = sandbox.faults.total("get", CVS), sandbox.faults.total("list", CVS)
+    await cluster.live()
+    assert sandbox.faults.total("get", CVS) == gets  # current: no request
+    sandbox.faults.fail("watch", CVS, times=1, status=503)
+    sandbox.faults.fail("list", CVS, times=1000, status=503)
+    assert sandbox.store.end_all_watches() == 1
+    await wait_until(lambda: sandbox.faults.total("list", CVS) > lists)  # relisting, failing
+    await cluster.live()
+    assert sandbox.faults.total("get", CVS) == gets + 1
+    sandbox.faults.clear()
+    await wait_until(lambda: cluster.watch_current)  # the list succeeded
+    assert (await cluster.live() or {})["spec"]["channel"] == "stable-4.15"
+    assert sandbox.faults.total("get", CVS) == gets + 1
+
+
 async def test_a_watch_raises_when_the_user_may_not_list(sandbox: Sandbox, tmp_path: Path) -> None:
     path = sandbox.kubeconfig(tmp_path / "nobody", user="nobody")
     sandbox.access.set_rules("nobody", [])

@@ -133,12 +133,12 @@ async def test_a_pushed_commit_is_applied_after_the_webhook(loop: Loop) -> None:
     managers = {entry["manager"] for entry in loop.live()["metadata"]["managedFields"]}  # type: ignore[index]
     assert "cvsync" in managers
     outcome = recent(loop, "Applied")
-    # The installer wrote the channel imperatively: the first apply is refused with a
-    # conflict naming it, and cvsync forces the second. git changed the value, so it is
-    # git's change applied, not drift taken back from the installer.
+    # The installer wrote the channel imperatively, as managedFields say: cvsync takes it
+    # with one forced apply, no refused one first. git changed the value, so it is git's
+    # change applied, not drift taken back from the installer.
     assert outcome.result is Result.APPLIED
     assert "took back" not in outcome.message
-    assert loop.cvsync_writes() == 2
+    assert loop.cvsync_writes() == 1
 
 
 async def test_a_live_edit_by_hand_is_put_back(loop: Loop) -> None:

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any
 
 from agent.adapters.lease import LeaseStore, LostRaceError, StoredLease, micro_time
@@ -198,6 +198,9 @@ class LeaderOnlyCluster:
         self._cluster = cluster
         self._elector = elector
 
+    async def live(self) -> JsonObject | None:
+        return await self._cluster.live()
+
     async def get(self) -> JsonObject | None:
         return await self._cluster.get()
 
@@ -211,7 +214,7 @@ class LeaderOnlyCluster:
     async def served_schema(self) -> ServedSchema:
         return await self._cluster.served_schema()
 
-    def watch(self) -> AsyncIterator[JsonObject | None]:
+    def watch(self) -> AsyncGenerator[JsonObject | None, None]:
         return self._cluster.watch()
 
     async def close(self) -> None:

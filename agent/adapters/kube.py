@@ -1,5 +1,6 @@
 """The live ClusterVersion/version through kubernetes-asyncio: get, server-side apply, and the
-self-healing watch the runtime follows. I/O adapter implementing the `Cluster` port.
+self-healing watch the runtime follows, whose newest object a cycle reads instead of a GET
+while the watch is current. I/O adapter implementing the `Cluster` port.
 """
 
 from __future__ import annotations
@@ -84,6 +85,12 @@ class KubeCluster:
         self._backoff_cap = backoff_cap
         self.watch_restarts = 0  # every re-watch or relist after the first; exported as a metric
         self._served: ServedSchema | None = None  # kept until the server may have changed it
+        # The object as the watch last delivered it (None is an answer too: no object), and
+        # whether the watch vouches for it: a list or an event arrived since the last break.
+        self._watched: JsonObject | None = None
+        self._watch_current = False
+        # Our own apply's answer, newer than what the watch delivered until its event arrives.
+        self._applied: JsonObject | None = None
         # For people: the kubeconfig's name for the cluster, else the server's URL.
         self.name = str(api.configuration.host)
 
@@ -115,7 +122,20 @@ class KubeCluster:
         """An Event recorder on the same connection, writing into `namespace`."""
         return EventRecorder(self._api, namespace)
 
+    @property
+    def watch_current(self) -> bool:
+        """Whether `live()` answers from the watch (no request) right now."""
+        return self._watch_current
+
     # Requests.
+    async def live(self) -> JsonObject | None:
+        """The object as it stands: the newest the watch delivered (or our own apply answered)
+        while the watch is current, without a request; otherwise a GET. Treat it as read-only:
+        the watch's consumer holds the same dict."""
+        if self._watch_current:
+            return self._watched if self._applied is None else self._applied
+        return await self.get()
+
     async def get(self) -> JsonObject | None:
         reply = await self._send(
             self._custom.get_cluster_custom_object, GROUP, VERSION, PLURAL, NAME
@@ -150,7 +170,11 @@ class KubeCluster:
             if reply.status in _SCHEMA_MAY_HAVE_CHANGED:
                 self._served = None
             if reply.status != 429 or attempt >= APPLY_ATTEMPTS:
-                return _object_or_raise("apply", reply)
+                applied = _object_or_raise("apply", reply)
+                if not dry_run:
+                    # The object as stored now: newer than any event still on its way.
+                    self._applied = applied
+                return applied
             await asyncio.sleep(self._retry_after(reply, attempt))
 
     async def served_schema(self) -> ServedSchema:
@@ -208,12 +232,20 @@ class KubeCluster:
         """Yield the object (None once deleted) now and after every change, until closed.
 
         List, then watch from the list's resourceVersion; a timed-out or closed stream resumes
-        from the last version seen (bookmarks move it on), 410 Gone relists, and connection
-        errors, 401, 429 and 5xx back off and retry forever (the client re-reads rotated
-        credentials). Other errors (403...) are raised.
+        from the last version seen (bookmarks move it on); 410 Gone relists, and so do
+        connection errors, 401, 429 and 5xx, after a backoff, forever (the client re-reads
+        rotated credentials). Other errors (403...) are raised. While it runs, `live()` answers from
+        it; from a break until the next list or event, and once closed, `live()` GETs.
         """
+        try:
+            async for current in self._follow():
+                yield current
+        finally:
+            self._watch_current = False
+
+    async def _follow(self) -> AsyncGenerator[JsonObject | None, None]:
         version: str | None = None  # None: the next step is a list
-        yielded: tuple[bool, str] | None = None  # (exists, resourceVersion) last given out
+        yielded: tuple[bool, str, str] | None = None  # (exists, uid, version) last given out
         failures = 0
         while True:
             error: KubeError | None = None
@@ -221,6 +253,8 @@ class KubeCluster:
                 if version is None:
                     current, version = await self._list()
                     failures = 0
+                    self._applied = None  # a list is the whole truth
+                    self._seen(current)
                     seen = _identity(current)
                     # After a relist, only a real change is news to the consumer.
                     if seen != yielded:
@@ -247,8 +281,11 @@ class KubeCluster:
                         received, failures = True, 0
                         version = str(raw["metadata"]["resourceVersion"])
                         if kind == "BOOKMARK":
+                            # Nothing was missed up to this version: what we hold is current.
+                            self._watch_current = True
                             continue
                         current = None if kind == "DELETED" else _complete(raw)
+                        self._seen(current)
                         yielded = _identity(current)
                         yield current
                 # The server ended the stream (timeoutSeconds, or it shut down): resume. A stream
@@ -257,15 +294,22 @@ class KubeCluster:
                 if not received:
                     error = KubeError("the watch ended before any event")
             except ApiException as exc:
-                if exc.status == 410:
-                    version = None  # history compacted past our version: relist
-                else:
+                if exc.status != 410:  # 410: history compacted past our version
                     error = _from_api_exception(exc)
+                version, failed = None, True
             except _TRANSPORT_ERRORS as exc:
-                error = _transport_error(exc)
+                error, version, failed = _transport_error(exc), None, True
             except KubeError as exc:
-                error = exc
+                error, version, failed = exc, None, True
+            else:
+                failed = False
             self.watch_restarts += 1
+            if failed:
+                # Relist, as client-go's reflector does after a failed watch: changes made
+                # meanwhile reach the consumer even from a server restarted empty (whose
+                # versions start again below ours, so a resumed watch would skip them).
+                # Until the list, cycles GET.
+                self._watch_current, self._applied = False, None
             if error is not None:
                 # A reconnect may reach a server restarted with another schema (a feature
                 # set enabled restarts the API servers).
@@ -274,6 +318,13 @@ class KubeCluster:
                     raise error
                 failures += 1
                 await asyncio.sleep(self._backoff(failures, WATCH_BACKOFF_CAP))
+
+    def _seen(self, watched: JsonObject | None) -> None:
+        """What the watch delivered; our apply's answer stays in front of it while it is
+        newer (the watch has not caught up with that apply yet)."""
+        self._watched, self._watch_current = watched, True
+        if self._applied is not None and not _older(watched, self._applied):
+            self._applied = None
 
     async def _list(self) -> tuple[JsonObject | None, str]:
         reply = await self._send(
@@ -297,10 +348,25 @@ def _complete(obj: JsonObject) -> JsonObject:
     return obj
 
 
-def _identity(obj: JsonObject | None) -> tuple[bool, str]:
+def _older(seen: JsonObject | None, kept: JsonObject | None) -> bool:
+    """True when both are objects with numeric resourceVersions and `seen` has the lower one
+    (etcd's revisions order writes; an opaque version is never compared)."""
+    if seen is None or kept is None:
+        return False
+    first, second = _version(seen), _version(kept)
+    return first.isdigit() and second.isdigit() and int(first) < int(second)
+
+
+def _version(obj: JsonObject) -> str:
+    return str(obj.get("metadata", {}).get("resourceVersion", ""))
+
+
+def _identity(obj: JsonObject | None) -> tuple[bool, str, str]:
+    """Which object, in which version: the uid tells a recreated object (or a server
+    restarted empty, whose versions count again from the start) from the one seen before."""
     if obj is None:
-        return (False, "")
-    return (True, str(obj.get("metadata", {}).get("resourceVersion", "")))
+        return (False, "", "")
+    return (True, str(obj.get("metadata", {}).get("uid", "")), _version(obj))
 
 
 def _parse_event(event: Any) -> tuple[str, JsonObject]:

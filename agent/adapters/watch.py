@@ -1,6 +1,7 @@
 """Notice changes to a local work tree (git-sync's swapped symlink, or a plain directory).
 
-Part of the Source port's adapters: watchdog events, filtered and debounced into one callback.
+Part of the Source port's adapters: watchdog events, filtered into one callback; a link swap
+calls it at once, edits inside a tree after a short debounce.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
 from types import TracebackType
 
@@ -26,11 +28,21 @@ logger = logging.getLogger(__name__)
 # them); reacting to them would make every refresh trigger the next one.
 _CHANGES = frozenset({"created", "deleted", "modified", "moved", "closed"})
 _MAX_WAIT_FACTOR = 20  # a change that never pauses still fires after 20 debounce periods
+# Edits inside a plain work tree arrive as a burst (an editor's write and close, or git
+# touching several files) a few milliseconds long: waiting this long after the last one lets
+# a cycle read the finished files, not a half-written spec.
+DEFAULT_DEBOUNCE = 0.015
+
+
+class _Change(Enum):
+    SWAP = "swap"  # a finished tree put in place in one step: nothing partial to wait for
+    EDIT = "edit"  # a file changing inside the tree: more may follow
 
 
 class TreeWatcher:
-    """Calls `on_change` once per burst of changes to `link`: the link being replaced (the
-    atomic swap git-sync does) or files changing under the directory it points to.
+    """Calls `on_change` when `link` is swapped (git-sync's atomic rename of a new symlink over
+    it, or a finished directory renamed into place): at once, since the new tree is complete.
+    Edits to files under the directory it points to are debounced: one call per burst.
 
     `on_change` runs on a background thread, so the caller makes it thread-safe: from asyncio,
     pass something like `lambda: loop.call_soon_threadsafe(trigger.set)`. The callback only
@@ -38,7 +50,11 @@ class TreeWatcher:
     """
 
     def __init__(
-        self, link: Path, on_change: Callable[[], object], *, debounce: float = 0.05
+        self,
+        link: Path,
+        on_change: Callable[[], object],
+        *,
+        debounce: float = DEFAULT_DEBOUNCE,
     ) -> None:
         # Absolute but not resolved: events name the link by the path that was watched.
         self.link = Path(os.path.abspath(link))
@@ -47,7 +63,7 @@ class TreeWatcher:
         self._observer: BaseObserver | None = None
         self._target_watch: ObservedWatch | None = None
         self._target: str | None = None
-        self._handler = _Handler(self._is_relevant, self._debouncer.poke)
+        self._handler = _Handler(self._classify, self._debouncer.poke)
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -91,22 +107,27 @@ class TreeWatcher:
         target = os.path.realpath(self.link)
         return target if os.path.isdir(target) else None
 
-    def _is_relevant(self, event: FileSystemEvent) -> bool:
+    def _classify(self, event: FileSystemEvent) -> _Change | None:
+        """What `event` means for the tree behind the link, or None when nothing."""
         if event.event_type not in _CHANGES:
-            return False
+            return None
         link = str(self.link)
+        source, destination = os.fsdecode(event.src_path), os.fsdecode(event.dest_path)
+        if event.event_type == "moved" and destination == link:
+            return _Change.SWAP  # a rename is atomic: what it puts there is finished
+        if event.event_type == "created" and source == link and os.path.islink(link):
+            return _Change.SWAP  # a new symlink, made in one call (ln -sfn unlinks first)
         target = self._current_target()
-        for raw in (event.src_path, event.dest_path):
-            path = os.fsdecode(raw)
+        for path in (source, destination):
             if not path:
                 continue
             if path == link:
-                return True
+                return _Change.EDIT
             # Only the tree the link points to now: git-sync deleting the old checkout after a
             # swap is not a change, and neither is git's own bookkeeping in .git.
             if target is not None and _is_under(path, target) and not _in_dot_git(path, target):
-                return True
-        return False
+                return _Change.EDIT
+        return None
 
     def _retarget(self) -> None:
         """Watch, recursively, the directory the link points to now (edits in place)."""
@@ -128,11 +149,13 @@ class TreeWatcher:
                     self._target = None  # vanished between resolving and watching; next event
 
     def _fire(self) -> None:
-        self._retarget()
         try:
             self._on_change()
         except Exception:
             logger.exception("the work tree change callback failed")
+        # After the callback: the cycle starts reading the new tree while inotify is told to
+        # watch it (a recursive watch on a large tree takes a few milliseconds).
+        self._retarget()
 
 
 def _is_under(path: str, directory: str) -> bool:
@@ -145,19 +168,23 @@ def _in_dot_git(path: str, root: str) -> bool:
 
 class _Handler(FileSystemEventHandler):
     def __init__(
-        self, relevant: Callable[[FileSystemEvent], bool], poke: Callable[[], None]
+        self,
+        classify: Callable[[FileSystemEvent], _Change | None],
+        poke: Callable[..., None],
     ) -> None:
-        self._relevant = relevant
+        self._classify = classify
         self._poke = poke
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if self._relevant(event):
-            self._poke()
+        change = self._classify(event)
+        if change is not None:
+            self._poke(at_once=change is _Change.SWAP)
 
 
 class _Debouncer:
     """Runs `action` on its own thread `delay` seconds after the last poke of a burst, and at
-    the latest `max_wait` after its first poke, so a tree that never settles still reports."""
+    the latest `max_wait` after its first poke, so a tree that never settles still reports; a
+    poke `at_once` runs it now, answering any poke still waiting too."""
 
     def __init__(self, delay: float, max_wait: float, action: Callable[[], object]) -> None:
         self._delay = delay
@@ -174,12 +201,15 @@ class _Debouncer:
         self._thread = threading.Thread(target=self._run, name="tree-watch-debounce", daemon=True)
         self._thread.start()
 
-    def poke(self) -> None:
+    def poke(self, *, at_once: bool = False) -> None:
         with self._cond:
             now = time.monotonic()
             if self._due is None:
                 self._burst_start = now
-            self._due = min(now + self._delay, self._burst_start + self._max_wait)
+            if at_once:
+                self._due = now
+            else:
+                self._due = min(now + self._delay, self._burst_start + self._max_wait)
             self._cond.notify()
 
     def stop(self) -> None:

@@ -5,7 +5,7 @@ Pure typing: the core depends on these protocols, never on GitPython or kubernet
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any, Protocol
 
 from agent.model.clusterversion_api import ServedSchema
@@ -27,6 +27,11 @@ class Source(Protocol):
 class Cluster(Protocol):
     """The live ClusterVersion/version, through the Kubernetes API."""
 
+    async def live(self) -> JsonObject | None:
+        """The object as it stands (None: it does not exist): the newest the watch delivered
+        while the watch is current, else a GET. Read-only: others hold the same dict."""
+        ...
+
     async def get(self) -> JsonObject | None: ...
 
     async def apply(self, body: JsonObject, *, force: bool, dry_run: bool) -> JsonObject:
@@ -38,7 +43,7 @@ class Cluster(Protocol):
         never raises (an unreadable document says so in `problem`)."""
         ...
 
-    def watch(self) -> AsyncIterator[JsonObject | None]:
+    def watch(self) -> AsyncGenerator[JsonObject | None, None]:
         """Yield the whole object (None once deleted) after every change, while iterated;
         survives timeouts, bookmarks, 410 Gone, dropped connections and server restarts."""
         ...

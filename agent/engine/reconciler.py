@@ -14,6 +14,9 @@ from enum import StrEnum
 from typing import Any
 
 from agent.clock import Clock, SystemClock
+
+# Re-exported: `plan --pr --live` dry-runs its applies through it.
+from agent.engine.apply import apply_taking_back as apply_taking_back  # noqa: PLC0414
 from agent.engine.ports import Cluster, Source
 from agent.errors import (
     ApplyConflictError,
@@ -250,7 +253,8 @@ class Reconciler:
         revision = desired.revision
         self.observed = None  # unread: the last answer stands
         try:
-            live = self.last_live = self.observed = await self.cluster.get()
+            # The watch's newest object while the watch is current (no request), else a GET.
+            live = self.last_live = self.observed = await self.cluster.live()
         except KubeError as exc:
             return CycleOutcome(
                 Result.FAILED, exc.reason, exc.message, revision, retryable=exc.retryable
@@ -300,7 +304,11 @@ class Reconciler:
         reason, message = "Applied", plan.message
         try:
             self.observed, taken = await apply_taking_back(
-                self.cluster, plan.body, force=self.settings.force_conflicts, dry_run=False
+                self.cluster,
+                plan.body,
+                force=self.settings.force_conflicts,
+                dry_run=False,
+                live=live,
             )
             # Forcing over the installer's value for a field git changed is git's change;
             # only someone else's value where git had another is drift taken back.
@@ -360,21 +368,6 @@ def select_policy(
     if data is None:
         return Policy(), ()
     return parse_policy(data, policy_path, today=now.astimezone(UTC).date())
-
-
-async def apply_taking_back(
-    cluster: Cluster, body: dict[str, Any], *, force: bool, dry_run: bool
-) -> tuple[dict[str, Any], tuple[tuple[str, str], ...]]:
-    """Apply `body`; when only imperative writers (oc patch, the console) hold conflicting
-    fields, that is the drift git must win over, so take them back with a forced apply.
-    Returns the result and the (field, previous owner) pairs taken; raises when another
-    applier owns a field (a declared intent cvsync reports instead of overriding)."""
-    try:
-        return await cluster.apply(body, force=force, dry_run=dry_run), ()
-    except ApplyConflictError as exc:
-        if exc.appliers:
-            raise
-        return await cluster.apply(body, force=True, dry_run=dry_run), exc.conflicts
 
 
 def _attempt_key(body: dict[str, Any], live: dict[str, Any] | None) -> str:

@@ -408,10 +408,12 @@ class Runtime:
         failures = 0
         while True:
             try:
-                async for live in self.cluster.watch():
-                    failures = 0
-                    await self._observe_live(live)
-                    self.trigger("live", refresh_source=False)
+                # Closed when this task ends, so the cluster stops answering cycles from it.
+                async with contextlib.aclosing(self.cluster.watch()) as changes:
+                    async for live in changes:
+                        failures = 0
+                        await self._observe_live(live)
+                        self.trigger("live", refresh_source=False)
             except KubeError as exc:
                 failures += 1
                 _LOG.warning(
