@@ -20,7 +20,8 @@ symlink swapped atomically (a temporary symlink renamed over it with os.replace)
    measured before `cvsync run` starts, with the simulated operator's store watch detached
    meanwhile (it shares this process's event loop, so its status rewrite after each
    change would otherwise land inside the client's round trip). Goal: p50 <= 250 ms and
-   <= 3x the floor's p50 plus cvsync's git-sync debounce (GitSettings.debounce, 50 ms).
+   <= 3x the floor's p50 plus cvsync's work-tree debounce (GitSettings.debounce, 15 ms; a
+   link swap itself is not debounced, so this goal is generous).
 2. live drift -> corrected: M imperative JSON merge patches of spec.channel with
    fieldManager=oc through the sandbox API, timed from the store write of the patch to the
    store write that puts git's channel back (both stamped by the same store watch). It
@@ -37,8 +38,8 @@ Between samples the benchmark waits until neither cvsync's log nor the live obje
 changed for 150 ms (the simulated operator rewrites status after every channel change,
 and cvsync answers that with a cycle of its own), so samples do not overlap.
 Each cycle-triggered sample also records cvsync's own cycle duration from its log line,
-which splits the latency into "swap -> cycle start" (watchdog, debounce, thread hop) and
-the cycle itself (read the work tree, validate, GET, apply).
+which splits the latency into "swap -> cycle start" (watchdog, thread hop) and
+the cycle itself (read the work tree, validate, apply; the live object comes from the watch).
 
 Run from the repository root:
 
@@ -778,7 +779,7 @@ def render_markdown(f: Figures) -> str:
             met("commit_to_applied"),
         ),
         (
-            "  of which: cvsync's cycle (read tree, validate, GET, apply; from its log)",
+            "  of which: cvsync's cycle (read tree, validate, apply; from its log)",
             f"{p50(f.commit_cycle_ms):.1f} ms",
             f"{p95(f.commit_cycle_ms):.1f} ms",
             "",
@@ -802,7 +803,7 @@ def render_markdown(f: Figures) -> str:
             met("drift_to_corrected"),
         ),
         (
-            "  of which: cvsync's cycle (GET, apply 409, forced apply; from its log)",
+            "  of which: cvsync's cycle (a pinned forced apply; from its log)",
             f"{p50(f.drift_cycle_ms):.1f} ms",
             f"{p95(f.drift_cycle_ms):.1f} ms",
             "",
