@@ -100,19 +100,27 @@ def spec_text(cluster_id: str, channel: str, extra: str = "") -> str:
 Files = dict[str, bytes | None]  # None: remove the file
 Hostile = Callable[[str, str, int], Files]  # (cluster ID, git's channel, commit number)
 
-HOSTILE: tuple[tuple[str, Hostile], ...] = (
-    ("invalid YAML", lambda cid, ch, n: {SPEC_PATH: f"spec: [unclosed {n}\n  - {{".encode()}),
+# (name for --hostile, what it is, the files of the commit)
+HOSTILE: tuple[tuple[str, str, Hostile], ...] = (
     (
+        "invalid-yaml",
+        "invalid YAML",
+        lambda cid, ch, n: {SPEC_PATH: f"spec: [unclosed {n}\n  - {{".encode()},
+    ),
+    (
+        "over-1mib",
         "a file over 1 MiB",
         lambda cid, ch, n: {SPEC_PATH: spec_text(cid, ch, f"# {n} " + "x" * 1_500_000).encode()},
     ),
     (
+        "deep-nesting",
         "deep nesting",
         lambda cid, ch, n: {
             SPEC_PATH: spec_text(cid, ch, f"  overrides: {'[' * 3000}{n}{']' * 3000}\n").encode()
         },
     ),
     (
+        "broken-policy",
         "a broken policy",
         lambda cid, ch, n: {
             POLICY_PATH: (
@@ -122,16 +130,19 @@ HOSTILE: tuple[tuple[str, Hostile], ...] = (
         },
     ),
     (
+        "wrong-types",
         "wrong types",
         lambda cid, ch, n: {SPEC_PATH: spec_text(cid, str(n), "  upstream: 7\n").encode()},
     ),
     (
+        "half-megabyte",
         "a half-megabyte value",
         lambda cid, ch, n: {
             SPEC_PATH: spec_text(cid, ch, f"  upstream: 'not a url {n} {'u' * 500_000}'\n").encode()
         },
     ),
     (
+        "alias-bomb",
         "an alias bomb",
         lambda cid, ch, n: {
             SPEC_PATH: (
@@ -140,12 +151,18 @@ HOSTILE: tuple[tuple[str, Hostile], ...] = (
             ).encode()
         },
     ),
-    ("bytes that are not UTF-8", lambda cid, ch, n: {SPEC_PATH: b"\xff\xfe\x00 %d" % n}),
     (
+        "not-utf8",
+        "bytes that are not UTF-8",
+        lambda cid, ch, n: {SPEC_PATH: b"\xff\xfe\x00 %d" % n},
+    ),
+    (
+        "empty-documents",
         "a file of empty documents",
         lambda cid, ch, n: {SPEC_PATH: f"# {n}\n".encode() + b"---\n" * 2000},
     ),
     (
+        "duplicate-keys",
         "duplicate keys",
         lambda cid, ch, n: {SPEC_PATH: spec_text(cid, ch, f"  channel: fast-4.{n}\n").encode()},
     ),
@@ -336,11 +353,14 @@ class AgentProcess:
         return int(self.process.returncode or 0)
 
 
-def status_kib(pid: int, key: str) -> int:
+def process_status(pid: int) -> dict[str, int]:
+    """The kB figures of /proc/<pid>/status (VmRSS, RssAnon, VmHWM...)."""
+    figures = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{key}:"):
-            return int(line.split()[1])
-    raise SystemExit(f"bench: no {key} in /proc/{pid}/status")
+        key, _, value = line.partition(":")
+        if value.strip().endswith(" kB"):
+            figures[key] = int(value.split()[0])
+    return figures
 
 
 def open_fds(pid: int) -> int:
@@ -379,17 +399,45 @@ def slope_per_minute(points: Sequence[tuple[float, float]]) -> float:
 # --- the run ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Ingredients:
+    """What the soak throws at cvsync; leaving one out at a time tells which one costs memory."""
+
+    hostile: tuple[str, ...] = tuple(slug for slug, _, _ in HOSTILE)  # none: only good commits
+    webhook: bool = True  # False: cvsync polls the remote every second instead
+    write_back: bool = True
+    drift: bool = True
+
+    def describe(self) -> str:
+        parts = [
+            "all hostile kinds"
+            if len(self.hostile) == len(HOSTILE)
+            else f"hostile: {', '.join(self.hostile) or 'none'}"
+        ]
+        parts += [] if self.webhook else ["no webhook (polling every second)"]
+        parts += [] if self.write_back else ["no write-back"]
+        parts += [] if self.drift else ["no drift"]
+        return "; ".join(parts)
+
+
 @dataclass
 class Sample:
     at: float  # seconds since cvsync's first cycle
     rss_mb: float
+    anon_mb: float  # RssAnon: the process's own memory, without mapped files
     fds: int
+
+    @classmethod
+    def take(cls, pid: int, at: float) -> Sample:
+        status = process_status(pid)
+        return cls(at, status["VmRSS"] * 1024 / 1e6, status["RssAnon"] * 1024 / 1e6, open_fds(pid))
 
 
 @dataclass
 class Figures:
     minutes: float
     warmup_minutes: float
+    ingredients: Ingredients
     samples: list[Sample]
     peak_rss_mb: float
     drifts: int
@@ -426,6 +474,11 @@ class Figures:
         warm = self.warmup_minutes * 60
         return slope_per_minute([(s.at, s.rss_mb) for s in self.samples if s.at >= warm])
 
+    @property
+    def anon_slope(self) -> float:
+        warm = self.warmup_minutes * 60
+        return slope_per_minute([(s.at, s.anon_mb) for s in self.samples if s.at >= warm])
+
     def goals(self) -> dict[str, bool]:
         return {
             "rss_flat": self.slope <= GOAL_SLOPE_MB_PER_MIN,
@@ -438,6 +491,12 @@ class Figures:
         return {
             "minutes": self.minutes,
             "warmup_minutes": self.warmup_minutes,
+            "ingredients": {
+                "hostile": list(self.ingredients.hostile),
+                "webhook": self.ingredients.webhook,
+                "write_back": self.ingredients.write_back,
+                "drift": self.ingredients.drift,
+            },
             "rss_mb": {
                 "start": self.start.rss_mb,
                 "after_warmup": self.warm_rss_mb,
@@ -445,6 +504,11 @@ class Figures:
                 "peak": self.peak_rss_mb,
                 "slope_per_minute_after_warmup": self.slope,
                 "end_to_warmup_ratio": self.end.rss_mb / self.warm_rss_mb,
+            },
+            "rss_anon_mb": {
+                "start": self.start.anon_mb,
+                "end": self.end.anon_mb,
+                "slope_per_minute_after_warmup": self.anon_slope,
             },
             "fds": {"start": self.start.fds, "end": self.end.fds},
             "drifts": {
@@ -466,7 +530,11 @@ class Figures:
                 "results": self.cycle_results,
             },
             "goals_met": self.goals(),
-            "samples": [[round(s.at, 1), round(s.rss_mb, 2), s.fds] for s in self.samples],
+            # [seconds, VmRSS MB, RssAnon MB, fds]
+            "samples": [
+                [round(s.at, 1), round(s.rss_mb, 2), round(s.anon_mb, 2), s.fds]
+                for s in self.samples
+            ],
             "cpu_count": self.cpu_count,
             "python": self.python,
             "kernel": self.kernel,
@@ -484,6 +552,7 @@ class Soak:
     cluster_id: str
     api_url: str
     webhook_url: str
+    ingredients: Ingredients
     git_channel: str = CHANNELS[0]
     commits: int = 0
     commits_good: int = 0
@@ -494,6 +563,8 @@ class Soak:
     drift_ms: list[float] = field(default_factory=list)
 
     async def notify(self) -> None:
+        if not self.ingredients.webhook:
+            return
         body = json.dumps({"ref": "refs/heads/main", "after": str(self.commits)}).encode()
         signature = "sha256=" + hmac.new(WEBHOOK_SECRET, body, hashlib.sha256).hexdigest()
         headers = {
@@ -511,8 +582,11 @@ class Soak:
         """Push the next commit, alternately broken and good, and wait for cvsync to see it."""
         number = self.commits
         self.commits += 1
-        if number % 2 == 0:
-            kind, build = HOSTILE[(number // 2) % len(HOSTILE)]
+        hostile = [
+            (kind, build) for slug, kind, build in HOSTILE if slug in self.ingredients.hostile
+        ]
+        if number % 2 == 0 and hostile:
+            kind, build = hostile[(number // 2) % len(hostile)]
             self.commits_bad += 1
             sha = await self.remote.commit(
                 build(self.cluster_id, self.git_channel, number), f"{number}: {kind}"
@@ -569,11 +643,7 @@ def isolated_env(tmp: Path) -> dict[str, str]:
 
 async def sample(pid: int, started: float, every: float, into: list[Sample]) -> None:
     while True:
-        into.append(
-            Sample(
-                time.perf_counter() - started, status_kib(pid, "VmRSS") * 1024 / 1e6, open_fds(pid)
-            )
-        )
+        into.append(Sample.take(pid, time.perf_counter() - started))
         await asyncio.sleep(every)
 
 
@@ -594,25 +664,26 @@ async def soak(
             if time.perf_counter() >= next_commit:
                 await soak_run.commit()
                 next_commit = max(next_commit + commit_every, time.perf_counter())
-            await soak_run.drift()
+            if soak_run.ingredients.drift:
+                await soak_run.drift()
             # A tick that overran (a slow commit) is not made up for with a burst of drifts.
             tick = max(tick + drift_every, time.perf_counter())
             await asyncio.sleep(max(0.0, tick - time.perf_counter()))
     finally:
         sampler.cancel()
         await asyncio.gather(sampler, return_exceptions=True)
-    samples.append(
-        Sample(
-            time.perf_counter() - started,
-            status_kib(agent.pid, "VmRSS") * 1024 / 1e6,
-            open_fds(agent.pid),
-        )
-    )
+    samples.append(Sample.take(agent.pid, time.perf_counter() - started))
     return samples
 
 
 async def run(
-    minutes: float, warmup: float, drift_every: float, commit_every: float, sample_every: float
+    minutes: float,
+    warmup: float,
+    drift_every: float,
+    commit_every: float,
+    sample_every: float,
+    *,
+    ingredients: Ingredients,
 ) -> Figures:
     with tempfile.TemporaryDirectory(prefix="cvsync-bench-soak-") as name:
         tmp = Path(name)
@@ -636,8 +707,10 @@ async def run(
                 sys.executable, "-m", "agent", "run", "--cluster", CLUSTER,
                 "--repo", remote.bare.as_uri(), "--kubeconfig", str(kubeconfig),
                 "--workdir", str(tmp / "cvsync"), "--http-address", f"127.0.0.1:{port}",
-                "--webhook-secret-file", str(secret), "--write-back",
+                "--webhook-secret-file", str(secret),
             ]  # fmt: skip
+            command += ["--write-back"] if ingredients.write_back else []
+            command += [] if ingredients.webhook else ["--interval", "1"]
             watch = LiveWatch(sandbox.store)
             agent = await AgentProcess.spawn(command, env)
             try:
@@ -654,9 +727,10 @@ async def run(
                         cluster_id=cluster_id,
                         api_url=sandbox.url,
                         webhook_url=f"http://127.0.0.1:{port}/hooks/git",
+                        ingredients=ingredients,
                     )
                     samples = await soak(soak_run, minutes, drift_every, commit_every, sample_every)
-                    peak = status_kib(agent.pid, "VmHWM") * 1024 / 1e6
+                    peak = process_status(agent.pid)["VmHWM"] * 1024 / 1e6
             finally:
                 watch.close()
                 code = await agent.stop()
@@ -665,6 +739,7 @@ async def run(
     return Figures(
         minutes=minutes,
         warmup_minutes=warmup,
+        ingredients=ingredients,
         samples=samples,
         peak_rss_mb=peak,
         drifts=soak_run.drifts,
@@ -714,6 +789,12 @@ def render_markdown(f: Figures) -> str:
             met("rss_flat"),
         ),
         (
+            "RssAnon (the process's own memory), start -> end; slope after the warm-up",
+            f"{f.start.anon_mb:.1f} -> {f.end.anon_mb:.1f} MB; {f.anon_slope:+.3f} MB/min",
+            "",
+            "",
+        ),
+        (
             "open file descriptors, start -> end",
             f"{f.start.fds} -> {f.end.fds}",
             f"end <= start + {GOAL_FD_SLACK}",
@@ -744,9 +825,10 @@ def render_markdown(f: Figures) -> str:
             "",
         ),
     ]
+    write_back = " --write-back" if f.ingredients.write_back else ""
     lines = [
-        f"`cvsync run --repo file://... --write-back` for {f.minutes:g} min against the "
-        f"in-process sandbox ({SCENARIO}, HTTPS on 127.0.0.1)",
+        f"`cvsync run --repo file://...{write_back}` for {f.minutes:g} min against the "
+        f"in-process sandbox ({SCENARIO}, HTTPS on 127.0.0.1); {f.ingredients.describe()}",
         "",
         "| measurement | value | goal | met? |",
         "|---|---:|---|---|",
@@ -778,10 +860,39 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--commit-every", type=_positive, default=2.5, help="seconds")
     parser.add_argument("--sample-every", type=_positive, default=5.0, help="seconds")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    slugs = [slug for slug, _, _ in HOSTILE]
+    ingredients = parser.add_argument_group(
+        "ingredients", "leave one out at a time to tell which one costs memory"
+    )
+    ingredients.add_argument(
+        "--hostile",
+        action="append",
+        choices=[*slugs, "none"],
+        help="only this kind of broken commit (repeatable; none: every commit is good)",
+    )
+    ingredients.add_argument(
+        "--no-webhook", action="store_true", help="no webhook calls; cvsync polls every second"
+    )
+    ingredients.add_argument("--no-write-back", action="store_true", help="cvsync without it")
+    ingredients.add_argument("--no-drift", action="store_true", help="no `oc patch` drift")
     args = parser.parse_args(argv)
     warmup = args.warmup_minutes or min(2.0, args.minutes / 5)
+    chosen = args.hostile or slugs
+    mix = Ingredients(
+        hostile=tuple(slug for slug in slugs if slug in chosen),
+        webhook=not args.no_webhook,
+        write_back=not args.no_write_back,
+        drift=not args.no_drift,
+    )
     figures = asyncio.run(
-        run(args.minutes, warmup, args.drift_every, args.commit_every, args.sample_every)
+        run(
+            args.minutes,
+            warmup,
+            args.drift_every,
+            args.commit_every,
+            args.sample_every,
+            ingredients=mix,
+        )
     )
     print(json.dumps(figures.as_json(), indent=2) if args.json else render_markdown(figures))
 

@@ -199,7 +199,7 @@ def test_the_pure_python_parser_gives_the_same_documents_and_findings(
         HEADER + "  channel: [stable\n",
     ]
     with_libyaml = [parse_text(text, "f.yaml") for text in texts]
-    monkeypatch.setattr(parse_module, "_LibyamlLoader", None)
+    monkeypatch.setattr(parse_module, "_LibyamlParser", None)
     pure = [parse_text(text, "f.yaml") for text in texts]
     for fast, slow in zip(with_libyaml, pure, strict=True):
         assert [d.body for d in fast.documents] == [d.body for d in slow.documents]

@@ -21,13 +21,13 @@ from agent.model.findings import Finding
 from agent.model.source import FieldPath, Position, PositionMap, SourceLocation
 from agent.spec.yaml_events import BuiltDocument, YamlStructureError, build_documents
 
-_LibyamlLoader: type[Any] | None
+_LibyamlParser: type[Any] | None
 try:
-    from ruamel.yaml.cyaml import CBaseLoader
+    from ruamel.yaml.cyaml import CParser  # type: ignore[attr-defined]  # clib or clibz
 
-    _LibyamlLoader = CBaseLoader
+    _LibyamlParser = CParser
 except ImportError:  # ruamel.yaml.clib is absent (PyPy, say): the pure-Python parser
-    _LibyamlLoader = None
+    _LibyamlParser = None
 
 T = TypeVar("T")
 
@@ -46,16 +46,17 @@ def yaml_events(text: str) -> Iterator[Any]:
 
     A fresh parser per call: ruamel.yaml's YAML object keeps per-call state (and grows a
     list with every call), so it is neither thread-safe nor fit for a long-running agent.
+    The bare C parser, not a loader: CBaseLoader's constructor and resolver (unused here)
+    point the object at itself, and that cycle kept libyaml's buffers (tens of kB a parse,
+    unseen by tracemalloc) until a full garbage collection, minutes apart in `cvsync run`;
+    the bare parser is freed when the last event is read or the reading stops.
     """
-    if _LibyamlLoader is None:
+    if _LibyamlParser is None:
         yield from YAML(typ="safe", pure=True).parse(text)
         return
-    loader = _LibyamlLoader(text)
-    try:
-        while loader.check_event():
-            yield loader.get_event()
-    finally:
-        loader.dispose()
+    parser = _LibyamlParser(text)
+    while parser.check_event():
+        yield parser.get_event()
 
 
 def decode_utf8(data: bytes, file: str) -> tuple[str | None, Finding | None]:
