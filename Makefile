@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: check install bench-validate bench-sandbox bench-reconcile bench-summary bench-writeback bench-gates bench-soak
+.PHONY: check install bench-validate bench-sandbox bench-reconcile bench-summary bench-writeback bench-gates bench-soak bench-fleet
 
 $(VENV)/.dev-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,8 @@ bench-gates: install
 # Ten minutes of drift every second and a broken commit every five seconds; MINUTES=2 shortens it.
 bench-soak: install
 	$(BIN)/python bench/soak.py $(if $(MINUTES),--minutes $(MINUTES))
+
+# 1,000 clusters once a minute and 200 in an upgrade wave, a status branch each, 3 minutes
+# apiece; SCENARIO=500/min, LAYOUT=shared|both, MINUTES=5 change it.
+bench-fleet: install
+	$(BIN)/python bench/fleet.py $(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(LAYOUT),--layout $(LAYOUT)) $(if $(MINUTES),--minutes $(MINUTES))
