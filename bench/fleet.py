@@ -129,7 +129,7 @@ class Recorder:
         try:
             result = await self.writer.publish(files, message)
         except SourceError as exc:
-            tries = self.writer.max_attempts if isinstance(exc, StatusPushFailedError) else 1
+            tries = exc.attempts if isinstance(exc, StatusPushFailedError) else 1
             self.log.append([self.cluster, number, started, time.monotonic(), False, tries, ""])
             raise
         sha = result.sha if result.committed else ""
@@ -197,7 +197,8 @@ async def simulate(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def worker(config: dict[str, Any]) -> None:
-    logging.getLogger("cvsync").setLevel(logging.CRITICAL)  # give-ups are counted, not logged
+    for name in ("cvsync", "git"):  # give-ups and rejected pushes are counted, not logged
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     result = asyncio.run(simulate_with(config))
     Path(config["out"]).write_text(json.dumps(result))
 

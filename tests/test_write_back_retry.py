@@ -119,14 +119,15 @@ async def test_after_each_give_up_write_back_waits_a_random_share_of_a_doubling_
         for _ in range(3):
             clock.now = retry_at(writeback) - 0.01
             await writeback.flush()  # the wait has not passed: nothing is pushed
-            assert refusing.pushes() == 2 * len(waits)
+            assert refusing.pushes() == 1 + len(waits)
             clock.now = retry_at(writeback)
-            await writeback.flush()  # it has: one more round of two pushes, given up
-            assert refusing.pushes() == 2 * len(waits) + 2
+            await writeback.flush()  # it has: after a give-up, a round is a single push
+            assert refusing.pushes() == 2 + len(waits)
             waits.append(retry_at(writeback) - clock.now)
         # Ceilings 10, 20, 25 (the cap), 25; each wait is its draw's share of the ceiling.
         assert waits == pytest.approx([5.0, 20.0, 6.25, 22.5])
         assert (writeback.give_ups, writeback.failures, writeback.commits) == (4, 4, 0)
+        assert refusing.pushes() == 5  # 2 in the first round, then 1 per round
 
         refusing.remove()  # the remote takes pushes again: the status lands when the wait ends
         clock.now = retry_at(writeback)

@@ -6,7 +6,6 @@ The write side of the git adapter (the StatusSink role), in a clone of its own; 
 from __future__ import annotations
 
 import asyncio
-import os
 import posixpath
 import random
 import re
@@ -32,6 +31,12 @@ from agent.adapters.git import (
     redact,
 )
 from agent.adapters.git_upkeep import CloneKeeper, GitCloneBrokenError, git_said
+from agent.adapters.status_clone import (
+    OWN_TIP_PUBLISHES,
+    compaction,
+    shallow_due,
+    writer_environment,
+)
 from agent.adapters.status_commit import (
     StatusPathRefusedError,
     blob_ids,
@@ -49,9 +54,6 @@ __all__ += ["StatusWriteError", "status_commit_message"]
 # bare sha, and a private ref never collides with a branch a human might check out here.
 _PUBLISH_REF = "refs/cvsync/publish"
 _FAILED = PushInfo.REJECTED | PushInfo.REMOTE_REJECTED | PushInfo.REMOTE_FAILURE | PushInfo.ERROR
-# A fetch adds a line to .git/shallow; past this many, the clone is compacted (see _compact).
-_SHALLOW_LINES = 8
-_OWN_TIP_PUBLISHES = 16  # publishes in a row built on the commit pushed last, without a fetch
 _SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 _BAD_IDENTITY = re.compile(r"[<>\n]")
 _T = TypeVar("_T")
@@ -63,6 +65,10 @@ class StatusPushFailedError(SourceError):
 
     reason = "StatusPushFailed"
     retryable = True
+
+    def __init__(self, message: str, *, attempts: int) -> None:
+        super().__init__(message)
+        self.attempts = attempts  # pushes tried
 
 
 class StatusWriteError(SourceError):
@@ -89,10 +95,11 @@ class StatusWriter:
     (in local-path mode, give the URL of the remote git-sync pulls from). Each attempt fetches
     the tip, builds one commit on it that changes only the given paths, and pushes it without
     force; a rejected push is rebuilt on the new tip and retried with backoff, at most
-    `max_attempts` pushes in one publish. While nobody else moves the branch (a branch of its
-    own, such as one per cluster), a publish builds on the commit it pushed last and skips the
-    fetch; a rejection sends it back to fetching. Lock files and a broken clone are handled as
-    for the read side's clone (CloneKeeper): a lock older than `stale_lock_after` is removed, a
+    `max_attempts` pushes in one publish (one, after a publish gave up, until one lands).
+    While nobody else moves the branch (a branch of its own, such as one per cluster), a
+    publish builds on the commit it pushed last and skips the fetch; a rejection sends it
+    back to fetching. Lock files and a broken clone are handled as for the read side's clone
+    (CloneKeeper): a lock older than `stale_lock_after` is removed, a
     younger one waited for up to `lock_wait` seconds.
     """
 
@@ -149,7 +156,7 @@ class StatusWriter:
             hold_timeout=timeout,
             clean=lambda text: redact(text, self.credentials.current_secrets()),
         )
-        self._env = _environment(self.credentials) | self._keeper.environment()
+        self._env = writer_environment(self.credentials) | self._keeper.environment()
         self._random = random.Random()
         self._repo: git.Repo | None = None
         # The commit this writer pushed last, and whether the branch was still there when it
@@ -159,6 +166,7 @@ class StatusWriter:
         self._pushed_blobs: dict[str, str] = {}  # the blob ids of the files it held
         self._alone = False
         self._unfetched = 0  # publishes built on _pushed since the last fetch
+        self._gave_up = False  # every push of the last publish was rejected
         self._thread_lock = threading.Lock()  # to_thread calls outlive a cancelled await
         self._order = asyncio.Lock()  # publishes in call order: an older one never lands last
 
@@ -168,16 +176,22 @@ class StatusWriter:
         message = redact(message, self.credentials.current_secrets())
         last = ""
         async with self._order:
-            for attempt in range(1, self.max_attempts + 1):
+            # After a give-up, one push per publish until one lands: on a branch that busy,
+            # quick retries only add to the contention (WriteBack spaces the publishes out).
+            attempts = 1 if self._gave_up else self.max_attempts
+            for attempt in range(1, attempts + 1):
                 outcome = await asyncio.to_thread(self._attempt_sync, checked, message, attempt)
                 if isinstance(outcome, tuple):
+                    self._gave_up = False
                     return PublishResult(outcome[0], outcome[1], attempt)
                 last = outcome
-                if attempt < self.max_attempts:
+                if attempt < attempts:
                     await self._sleep(self._backoff(attempt))
+            self._gave_up = True
         raise StatusPushFailedError(
             f"push to {redact(self.url, ())} branch {self.branch}: rejected"
-            f" {self.max_attempts} times, last: {last or 'no result'}"
+            f" {attempts} times, last: {last or 'no result'}",
+            attempts=attempts,
         )
 
     async def read(self, path: str) -> bytes | None:
@@ -226,7 +240,7 @@ class StatusWriter:
         repo = self._open()
         # A fetch now and then all the same: its depth cuts the chain of our own commits
         # that building on _pushed leaves in the clone.
-        if attempt == 1 and self._alone and self._pushed and self._unfetched < _OWN_TIP_PUBLISHES:
+        if attempt == 1 and self._alone and self._pushed and self._unfetched < OWN_TIP_PUBLISHES:
             tip: str | None = self._pushed
             self._unfetched += 1
         else:
@@ -283,7 +297,7 @@ class StatusWriter:
         head = Path(repo.git_dir, "FETCH_HEAD").read_text().split("\t", 1)[0].strip()
         if not _SHA.fullmatch(head):
             raise StatusWriteError(f"fetch {redact(self.url, ())}: unreadable FETCH_HEAD")
-        if _lines(Path(repo.git_dir, "shallow")) > _SHALLOW_LINES:
+        if shallow_due(repo.git_dir):
             self._compact(repo, head)
         return head
 
@@ -296,10 +310,8 @@ class StatusWriter:
             repo, "for-each-ref", "--format=delete %(refname)", "refs/remotes/",
             action="compact", local=True,
         )  # fmt: skip
-        commands = "\n".join(filter(None, [f"update {_PUBLISH_REF} {tip}", *tracking.split("\n")]))
-        commands += "\n"
         with tempfile.TemporaryFile() as stdin:
-            stdin.write(commands.encode())
+            stdin.write(compaction(_PUBLISH_REF, tip, tracking))
             self._git(repo, "update-ref", "--stdin", action="compact", local=True, stdin=stdin)
         # Safe with no expiry: only this writer's git runs in the clone while it holds it.
         self._git(repo, "prune", action="compact", local=True)
@@ -401,25 +413,3 @@ class StatusWriter:
                 detail = git_said(exc, lambda text: redact(text, secrets))
                 raise StatusWriteError(f"{action} in {self.workdir}: {detail}") from None
             raise classify(exc, action, self.url, secrets) from None
-
-
-def _environment(credentials: GitCredentials) -> dict[str, str]:
-    """The read side's variables (names of secrets, never values) plus settings that keep the
-    clone ours alone: no hooks from a machine-wide template, and housekeeping in the foreground
-    (a detached gc would still be running, holding locks, when the next attempt starts)."""
-    env = credentials.environment()
-    extra = {"core.hooksPath": os.devnull, "gc.autoDetach": "false"}
-    extra["maintenance.autoDetach"] = "false"
-    count = int(env["GIT_CONFIG_COUNT"])
-    for number, (key, value) in enumerate(extra.items(), start=count):
-        env[f"GIT_CONFIG_KEY_{number}"], env[f"GIT_CONFIG_VALUE_{number}"] = key, value
-    env["GIT_CONFIG_COUNT"] = str(count + len(extra))
-    return env
-
-
-def _lines(path: Path) -> int:
-    try:
-        with path.open("rb") as lines:
-            return sum(1 for _ in lines)
-    except FileNotFoundError:
-        return 0
