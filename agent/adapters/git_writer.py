@@ -249,6 +249,8 @@ class StatusWriter:
         commit = self._build(repo, tip, files, message)
         if commit is None:
             assert tip is not None  # nothing to compare against means always a commit
+            if tip != self._pushed:  # a ref holds the fetched tip (fetches set none)
+                self._git(repo, "update-ref", _PUBLISH_REF, tip, action="commit", local=True)
             return False, tip
         rejected = self._push(repo)
         if rejected is not None:
