@@ -2,8 +2,8 @@
 git remote, each through cvsync's own WriteBack and StatusWriter with a clone of its own.
 
 What runs, per scenario: a bare remote in a temporary directory (every ref update logged;
-`--remote host`, the default, runs it as a git host does: no `gc --auto` inside pushes and
-its refs packed every 10 s; `--remote stock` keeps git's defaults); the clusters spread over
+git's defaults, or with `--remote host` run as a git host does: no `gc --auto` inside
+pushes and its refs packed every 10 s); the clusters spread over
 --processes worker processes (asyncio inside, at most --threads git calls at once each,
 clusters dealt out in turn). Each agent starts at a random moment of the period before the
 measured window (its clone, its branch, a first status that is not counted), then offers a
@@ -423,8 +423,8 @@ def main() -> None:
     parser.add_argument(
         "--remote",
         choices=["host", "stock"],
-        default="host",
-        help="host: maintenance off the push path, refs packed every 10 s; stock: git's defaults",
+        default="stock",
+        help="stock: git's defaults; host: maintenance off the push path, refs packed every 10 s",
     )
     parser.add_argument("--processes", type=int, default=8, help="worker processes")
     parser.add_argument("--threads", type=int, default=3, help="git calls at once per process")
