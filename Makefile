@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: check install bench-validate bench-sandbox bench-reconcile bench-summary bench-writeback bench-gates bench-soak bench-latency
+.PHONY: check install bench-validate bench-sandbox bench-reconcile bench-summary bench-writeback bench-gates bench-soak bench-latency bench-fleet
 
 $(VENV)/.dev-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,3 +43,8 @@ bench-soak: install
 # ROUNDS=30 takes more samples of each figure.
 bench-latency: install
 	$(BIN)/python bench/latency.py $(if $(ROUNDS),--rounds $(ROUNDS))
+
+# 1,000 clusters once a minute and 200 in an upgrade wave, a status branch each, 3 minutes
+# apiece; SCENARIO=500/min, LAYOUT=shared|both, MINUTES=5 change it.
+bench-fleet: install
+	$(BIN)/python bench/fleet.py $(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(LAYOUT),--layout $(LAYOUT)) $(if $(MINUTES),--minutes $(MINUTES))

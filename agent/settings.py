@@ -77,8 +77,12 @@ class Settings:
     namespace: str = "default"  # where cvsync records its Events (its own namespace in a pod)
     write_back: bool = False  # commit status summaries and drift reports to git
     status_repo: str | None = None  # default: the repository cvsync reads (required with git-sync)
-    status_branch: str | None = None  # default: the branch cvsync reads
+    # default: the branch cvsync reads; {cluster} is replaced (a branch per cluster)
+    status_branch: str | None = None
     status_min_interval: float = 30.0
+    status_push_attempts: int = 5  # pushes in one round before a publish gives up
+    status_retry_base: float = 10.0  # wait after a give-up: full jitter up to base * 2**n ...
+    status_retry_max: float = 300.0  # ... and never more than this
     status_author_name: str = "cvsync"
     status_author_email: str = "cvsync@localhost"
     leader: LeaderSettings = LeaderSettings()
@@ -88,6 +92,14 @@ class Settings:
     def cluster_spec_path(self) -> str:
         """The repository path of this cluster's spec, such as clusters/prod/clusterversion.yaml."""
         return self.spec_path.format(cluster=self.cluster)
+
+    @property
+    def cluster_status_branch(self) -> str:
+        """The branch status goes to: --status-branch with {cluster} replaced (so each cluster
+        may push a branch of its own), else the branch cvsync reads."""
+        if self.status_branch is None:
+            return self.git.ref
+        return self.status_branch.replace("{cluster}", self.cluster)
 
     @property
     def cluster_policy_path(self) -> str:

@@ -167,6 +167,9 @@ EVERY_SETTING: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "CVSYNC_STATUS_BRANCH": ({"writeBack": {"enabled": True, "statusBranch": "st"}}, "st"),
     "CVSYNC_STATUS_MIN_INTERVAL": ({"writeBack": {"enabled": True, "minInterval": 5}}, "5"),
+    "CVSYNC_STATUS_PUSH_ATTEMPTS": ({"writeBack": {"enabled": True, "pushAttempts": 8}}, "8"),
+    "CVSYNC_STATUS_RETRY_BASE": ({"writeBack": {"enabled": True, "retryBase": 2.5}}, "2.5"),
+    "CVSYNC_STATUS_RETRY_MAX": ({"writeBack": {"enabled": True, "retryMax": 900}}, "900"),
     "CVSYNC_STATUS_AUTHOR_NAME": ({"writeBack": {"enabled": True, "authorName": "Bot"}}, "Bot"),
     "CVSYNC_STATUS_AUTHOR_EMAIL": (
         {"writeBack": {"enabled": True, "authorEmail": "bot@example.com"}},

@@ -6,8 +6,6 @@ The write side of the git adapter (the StatusSink role), in a clone of its own; 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import os
 import posixpath
 import random
 import re
@@ -33,7 +31,24 @@ from agent.adapters.git import (
     redact,
 )
 from agent.adapters.git_upkeep import CloneKeeper, GitCloneBrokenError, git_said
+from agent.adapters.status_clone import (
+    OWN_TIP_PUBLISHES,
+    compaction,
+    shallow_due,
+    writer_environment,
+)
+from agent.adapters.status_commit import (
+    StatusPathRefusedError,
+    blob_ids,
+    branch_problem,
+    checked_paths,
+    fast_import_stream,
+    status_commit_message,
+)
 from agent.errors import SourceError
+
+__all__ = ["PublishResult", "StatusPathRefusedError", "StatusPushFailedError", "StatusWriter"]
+__all__ += ["StatusPushRefusedError", "StatusWriteError", "status_commit_message"]
 
 # The commit is pushed from this private ref: GitPython cannot parse a push whose source is a
 # bare sha, and a private ref never collides with a branch a human might check out here.
@@ -41,7 +56,6 @@ _PUBLISH_REF = "refs/cvsync/publish"
 _FAILED = PushInfo.REJECTED | PushInfo.REMOTE_REJECTED | PushInfo.REMOTE_FAILURE | PushInfo.ERROR
 _SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 _BAD_IDENTITY = re.compile(r"[<>\n]")
-_UNSAFE_CHARS = re.compile(r"[\x00-\x1f\\]")
 _T = TypeVar("_T")
 
 
@@ -51,6 +65,10 @@ class StatusPushFailedError(SourceError):
 
     reason = "StatusPushFailed"
     retryable = True
+
+    def __init__(self, message: str, *, attempts: int) -> None:
+        super().__init__(message)
+        self.attempts = attempts  # pushes tried
 
 
 class StatusPushRefusedError(SourceError):
@@ -64,13 +82,6 @@ class StatusPushRefusedError(SourceError):
 # What git's receive-pack answers when the pushed branch is checked out in the remote's own
 # work tree (receive.denyCurrentBranch=refuse, the default for a non-bare repository).
 _CHECKED_OUT = ("branch is currently checked out", "refusing to update checked out branch")
-
-
-class StatusPathRefusedError(SourceError):
-    """A write outside the status prefix: cvsync never writes the specs people edit."""
-
-    reason = "StatusPathRefused"
-    retryable = False
 
 
 class StatusWriteError(SourceError):
@@ -90,40 +101,19 @@ class PublishResult:
     attempts: int
 
 
-def status_commit_message(
-    cluster: str, version: str, state: str, cluster_id: str, source_revision: str
-) -> str:
-    """`status(<cluster>): <version> <state>` plus the Cluster-ID and Source-Revision trailers."""
-    subject = f"status({_one_line(cluster)}): {_one_line(version)} {_one_line(state)}"
-    trailers = f"Cluster-ID: {_one_line(cluster_id)}\nSource-Revision: {_one_line(source_revision)}"
-    return f"{subject}\n\n{trailers}\n"
-
-
-def _blob_ids(files: Mapping[str, bytes], like: str) -> dict[str, str]:
-    """The object ids git gives these contents, in the repository's hash (as long as `like`)."""
-    digest = hashlib.sha256 if len(like) == 64 else hashlib.sha1
-    return {p: digest(b"blob %d\0" % len(d) + d).hexdigest() for p, d in files.items()}
-
-
-def _data(payload: bytes) -> list[bytes]:
-    # fast-import's exact-length data block: no escaping, any bytes.
-    return [f"data {len(payload)}".encode(), payload]
-
-
-def _one_line(value: str) -> str:
-    # A newline inside a value would start a new paragraph or forge a trailer.
-    return " ".join(value.split()) or "unknown"
-
-
 class StatusWriter:
     """Publishes files under `allowed_prefix` to `branch` of `url`, from a clone in `workdir`.
 
     The clone belongs to this writer alone: never the read side's clone, nor a git-sync tree
     (in local-path mode, give the URL of the remote git-sync pulls from). Each attempt fetches
     the tip, builds one commit on it that changes only the given paths, and pushes it without
-    force; a rejected push is rebuilt on the new tip and retried with backoff. Lock files and
-    a broken clone are handled as for the read side's clone (CloneKeeper): a lock older than
-    `stale_lock_after` is removed, a younger one waited for up to `lock_wait` seconds.
+    force; a rejected push is rebuilt on the new tip and retried with backoff, at most
+    `max_attempts` pushes in one publish (one, after a publish gave up, until one lands).
+    While nobody else moves the branch (a branch of its own, such as one per cluster), a
+    publish builds on the commit it pushed last and skips the fetch; a rejection sends it
+    back to fetching. Lock files and a broken clone are handled as for the read side's clone
+    (CloneKeeper): a lock older than `stale_lock_after` is removed, a
+    younger one waited for up to `lock_wait` seconds.
     """
 
     def __init__(
@@ -157,6 +147,8 @@ class StatusWriter:
             raise GitConfigError("the author's name and email cannot hold <, > or newlines")
         if max_attempts < 1:
             raise GitConfigError("max_attempts must be at least 1")
+        if problem := branch_problem(branch):
+            raise GitConfigError(f"status branch {problem}")
         self.url = url
         self.branch = branch
         self.workdir = workdir
@@ -177,21 +169,33 @@ class StatusWriter:
             hold_timeout=timeout,
             clean=lambda text: redact(text, self.credentials.current_secrets()),
         )
-        self._env = _environment(self.credentials) | self._keeper.environment()
+        self._env = writer_environment(self.credentials) | self._keeper.environment()
         self._random = random.Random()
         self._repo: git.Repo | None = None
+        # The commit this writer pushed last, and whether the branch was still there when it
+        # fetched after that push: then nobody else writes the branch, and the next publish
+        # builds on that commit without a fetch (a rejected push proves otherwise).
+        self._pushed: str | None = None
+        self._pushed_blobs: dict[str, str] = {}  # the blob ids of the files it held
+        self._alone = False
+        self._unfetched = 0  # publishes built on _pushed since the last fetch
+        self._gave_up = False  # every push of the last publish was rejected
         self._thread_lock = threading.Lock()  # to_thread calls outlive a cancelled await
         self._order = asyncio.Lock()  # publishes in call order: an older one never lands last
 
     async def publish(self, files: Mapping[str, bytes], message: str) -> PublishResult:
         """Make `branch` hold `files` (other paths untouched) and push; see the class doc."""
-        checked = self._checked(files)  # refused before any git call
+        checked = checked_paths(files, self.allowed_prefix)  # refused before any git call
         message = redact(message, self.credentials.current_secrets())
         last = ""
         async with self._order:
-            for attempt in range(1, self.max_attempts + 1):
-                outcome = await asyncio.to_thread(self._attempt_sync, checked, message)
+            # After a give-up, one push per publish until one lands: on a branch that busy,
+            # quick retries only add to the contention (WriteBack spaces the publishes out).
+            attempts = 1 if self._gave_up else self.max_attempts
+            for attempt in range(1, attempts + 1):
+                outcome = await asyncio.to_thread(self._attempt_sync, checked, message, attempt)
                 if isinstance(outcome, tuple):
+                    self._gave_up = False
                     return PublishResult(outcome[0], outcome[1], attempt)
                 if any(words in outcome for words in _CHECKED_OUT):
                     raise StatusPushRefusedError(
@@ -201,16 +205,18 @@ class StatusWriter:
                         f" --status-branch a branch nobody has checked out there"
                     )
                 last = outcome
-                if attempt < self.max_attempts:
+                if attempt < attempts:
                     await self._sleep(self._backoff(attempt))
+            self._gave_up = True
         raise StatusPushFailedError(
             f"push to {redact(self.url, ())} branch {self.branch}: rejected"
-            f" {self.max_attempts} times, last: {last or 'no result'}"
+            f" {attempts} times, last: {last or 'no result'}",
+            attempts=attempts,
         )
 
     async def read(self, path: str) -> bytes | None:
         """The file at `path` on the branch's tip on the remote; None when either is absent."""
-        self._checked({path: b""})
+        checked_paths({path: b""}, self.allowed_prefix)
         async with self._order:
             return await asyncio.to_thread(self._read_sync, path)
 
@@ -237,42 +243,41 @@ class StatusWriter:
         ceiling = min(self.backoff_cap, self.backoff_base * 2.0 ** (attempt - 1))
         return ceiling / 2 + self._random.uniform(0, ceiling / 2)
 
-    def _checked(self, files: Mapping[str, bytes]) -> dict[str, bytes]:
-        if not files:
-            raise StatusPathRefusedError("nothing to publish: no files given")
-        checked: dict[str, bytes] = {}
-        for path, data in files.items():
-            parts = path.split("/")
-            if (
-                path != posixpath.normpath(path)
-                or not path.startswith(self.allowed_prefix)
-                or _UNSAFE_CHARS.search(path)
-                or any(part.lower() in ("", ".", "..", ".git") for part in parts)
-            ):
-                raise StatusPathRefusedError(
-                    f"refusing to write {path!r}: cvsync writes only under {self.allowed_prefix}"
-                )
-            checked[path] = bytes(data)
-        return checked
-
     def _close_sync(self) -> None:
         with self._thread_lock:
             self._release()
 
-    def _attempt_sync(self, files: dict[str, bytes], message: str) -> tuple[bool, str] | str:
+    def _attempt_sync(
+        self, files: dict[str, bytes], message: str, attempt: int
+    ) -> tuple[bool, str] | str:
         """One fetch-build-push round: (committed, sha) on success, else why the push failed."""
         with self._thread_lock:
-            return self._in_clone(lambda: self._attempt(files, message))
+            return self._in_clone(lambda: self._attempt(files, message, attempt))
 
-    def _attempt(self, files: dict[str, bytes], message: str) -> tuple[bool, str] | str:
+    def _attempt(
+        self, files: dict[str, bytes], message: str, attempt: int
+    ) -> tuple[bool, str] | str:
         repo = self._open()
-        tip = self._fetch(repo)
+        # A fetch now and then all the same: its depth cuts the chain of our own commits
+        # that building on _pushed leaves in the clone.
+        if attempt == 1 and self._alone and self._pushed and self._unfetched < OWN_TIP_PUBLISHES:
+            tip: str | None = self._pushed
+            self._unfetched += 1
+        else:
+            tip = self._fetch(repo)
+            self._alone, self._unfetched = tip is not None and tip == self._pushed, 0
         commit = self._build(repo, tip, files, message)
         if commit is None:
             assert tip is not None  # nothing to compare against means always a commit
+            if tip != self._pushed:  # a ref holds the fetched tip (fetches set none)
+                self._git(repo, "update-ref", _PUBLISH_REF, tip, action="commit", local=True)
             return False, tip
         rejected = self._push(repo)
-        return (True, commit) if rejected is None else rejected
+        if rejected is not None:
+            self._alone = False
+            return rejected
+        self._pushed, self._pushed_blobs = commit, blob_ids(files, commit)
+        return True, commit
 
     def _in_clone(self, step: Callable[[], _T]) -> _T:
         """Run `step` in the clone, held against other writers; a broken clone is made again
@@ -283,6 +288,7 @@ class StatusWriter:
         return self._keeper.cycle(step, suspect=suspect, release=self._release)
 
     def _release(self) -> None:
+        self._pushed, self._alone = None, False  # a clone made again has none of its commits
         if self._repo is not None:
             self._repo.close()
             self._repo = None
@@ -297,11 +303,15 @@ class StatusWriter:
         return self._repo
 
     def _fetch(self, repo: git.Repo) -> str | None:
-        """The branch's tip on the remote; None when it does not exist and may be created."""
+        """The branch's tip on the remote; None when it does not exist and may be created.
+        `--refmap=` keeps the fetched tip out of every ref (and reflog), so that the tips of
+        earlier fetches become unreachable and `_compact` can drop them."""
         depth = [f"--depth={self.depth}"] if self.depth is not None else []
         ref = f"refs/heads/{self.branch}"
         try:
-            self._git(repo, "fetch", "--no-tags", *depth, "origin", ref, action="fetch")
+            self._git(
+                repo, "fetch", "--no-tags", "--refmap=", *depth, "origin", ref, action="fetch"
+            )
         except GitRefNotFoundError:
             if self.create_branch:
                 return None
@@ -309,7 +319,24 @@ class StatusWriter:
         head = Path(repo.git_dir, "FETCH_HEAD").read_text().split("\t", 1)[0].strip()
         if not _SHA.fullmatch(head):
             raise StatusWriteError(f"fetch {redact(self.url, ())}: unreadable FETCH_HEAD")
+        if shallow_due(repo.git_dir):
+            self._compact(repo, head)
         return head
+
+    def _compact(self, repo: git.Repo, tip: str) -> None:
+        """Keep .git/shallow short: each depth-limited fetch adds the tip it brought, and git
+        sends every line with every fetch. git prune drops the lines (and loose objects) of
+        commits no ref reaches (git-prune(1)), so the publish ref moves to `tip` and the
+        remote-tracking refs go (a push updates them, and their reflogs hold every commit)."""
+        tracking = self._git(
+            repo, "for-each-ref", "--format=delete %(refname)", "refs/remotes/",
+            action="compact", local=True,
+        )  # fmt: skip
+        with tempfile.TemporaryFile() as stdin:
+            stdin.write(compaction(_PUBLISH_REF, tip, tracking))
+            self._git(repo, "update-ref", "--stdin", action="compact", local=True, stdin=stdin)
+        # Safe with no expiry: only this writer's git runs in the clone while it holds it.
+        self._git(repo, "prune", action="compact", local=True)
 
     def _build(
         self, repo: git.Repo, tip: str | None, files: dict[str, bytes], message: str
@@ -317,22 +344,20 @@ class StatusWriter:
         """A commit on `tip` whose tree is tip's with only `files` replaced; None when tip
         already holds exactly these bytes. Never built in the work tree or the index: what a
         human changed anywhere else in tip (a spec file, say) is carried over untouched."""
-        if tip is not None and self._blobs_at(repo, tip, list(files)) == _blob_ids(files, tip):
+        if tip is not None and self._holds(repo, tip, files):
             return None
         # One fast-import call replaces hash-object, read-tree, update-index, write-tree,
         # commit-tree and update-ref: under 20 racing writers, fewer processes per attempt
-        # means a shorter fetch-to-push window and fewer rejections.
-        stream = [b"reset " + _PUBLISH_REF.encode(), b"commit " + _PUBLISH_REF.encode()]
-        stream += [b"mark :1", *self._signature(), *_data(message.encode())]
-        # An absent (dedicated) branch starts as an orphan holding only status files: no stale
-        # copies of the specs that someone could mistake for the desired state, and no need
-        # for the read branch's history in a shallow clone.
-        stream += [f"from {tip}".encode()] if tip is not None else []
-        for path, data in files.items():
-            stream += [f"M 100644 inline {path}".encode(), *_data(data)]
-        stream += [b"", b"get-mark :1", b"done", b""]
+        # means a shorter fetch-to-push window and fewer rejections. An absent (dedicated)
+        # branch starts as an orphan holding only status files: no stale copies of the specs
+        # that someone could mistake for the desired state, and no need for the read branch's
+        # history in a shallow clone.
+        when = int(time.time())
+        stream = fast_import_stream(
+            _PUBLISH_REF, message, tip, files, author=self._author, when=when
+        )
         with tempfile.TemporaryFile() as commands:
-            commands.write(b"\n".join(stream))
+            commands.write(stream)
             commands.seek(0)
             # --force moves only the private local ref (a previous attempt's commit may be
             # there); the push below is never forced.
@@ -342,9 +367,13 @@ class StatusWriter:
             )  # fmt: skip
         return out.strip()
 
-    def _signature(self) -> list[bytes]:
-        when = b" %d +0000" % int(time.time())
-        return [role + self._author + when for role in (b"author ", b"committer ")]
+    def _holds(self, repo: git.Repo, tip: str, files: dict[str, bytes]) -> bool:
+        """Whether `tip` holds exactly these bytes; asked of git unless tip is what this
+        writer pushed last (one process fewer per publish on a branch of its own)."""
+        wanted = blob_ids(files, tip)
+        if tip == self._pushed and self._pushed_blobs.keys() >= wanted.keys():
+            return all(self._pushed_blobs[path] == blob for path, blob in wanted.items())
+        return self._blobs_at(repo, tip, list(files)) == wanted
 
     def _blobs_at(self, repo: git.Repo, tip: str, paths: list[str]) -> dict[str, str]:
         out = self._git(repo, "ls-tree", "-z", tip, "--", *paths, action="commit", local=True)
@@ -406,17 +435,3 @@ class StatusWriter:
                 detail = git_said(exc, lambda text: redact(text, secrets))
                 raise StatusWriteError(f"{action} in {self.workdir}: {detail}") from None
             raise classify(exc, action, self.url, secrets) from None
-
-
-def _environment(credentials: GitCredentials) -> dict[str, str]:
-    """The read side's variables (names of secrets, never values) plus settings that keep the
-    clone ours alone: no hooks from a machine-wide template, and housekeeping in the foreground
-    (a detached gc would still be running, holding locks, when the next attempt starts)."""
-    env = credentials.environment()
-    extra = {"core.hooksPath": os.devnull, "gc.autoDetach": "false"}
-    extra["maintenance.autoDetach"] = "false"
-    count = int(env["GIT_CONFIG_COUNT"])
-    for number, (key, value) in enumerate(extra.items(), start=count):
-        env[f"GIT_CONFIG_KEY_{number}"], env[f"GIT_CONFIG_VALUE_{number}"] = key, value
-    env["GIT_CONFIG_COUNT"] = str(count + len(extra))
-    return env

@@ -223,7 +223,8 @@ from agent.settings import (
     "--status-branch",
     envvar="CVSYNC_STATUS_BRANCH",
     show_envvar=True,
-    help="A dedicated branch for status commits (default: the branch cvsync reads).",
+    help="A dedicated branch for status commits (default: the branch cvsync reads); "
+    "{cluster} is replaced, so 'cvsync-status/{cluster}' gives each cluster its own.",
 )
 @click.option(
     "--status-min-interval",
@@ -233,6 +234,33 @@ from agent.settings import (
     envvar="CVSYNC_STATUS_MIN_INTERVAL",
     show_envvar=True,
     help="Coalesce status commits; update start, completion and failure commit at once.",
+)
+@click.option(
+    "--status-push-attempts",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    envvar="CVSYNC_STATUS_PUSH_ATTEMPTS",
+    show_envvar=True,
+    help="Pushes of one status (each rebuilt on the new tip) before it gives up until later.",
+)
+@click.option(
+    "--status-retry-base",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    envvar="CVSYNC_STATUS_RETRY_BASE",
+    show_envvar=True,
+    help="After a give-up, wait a random time up to this, doubled for each give-up in a row.",
+)
+@click.option(
+    "--status-retry-max",
+    type=click.FloatRange(min=0, min_open=True),
+    default=300.0,
+    show_default=True,
+    envvar="CVSYNC_STATUS_RETRY_MAX",
+    show_envvar=True,
+    help="The longest wait between give-ups, in seconds.",
 )
 @click.option(
     "--status-author-name",
@@ -354,6 +382,9 @@ def _settings(options: dict[str, Any]) -> Settings:
         status_repo=options["status_repo"],
         status_branch=options["status_branch"],
         status_min_interval=options["status_min_interval"],
+        status_push_attempts=options["status_push_attempts"],
+        status_retry_base=options["status_retry_base"],
+        status_retry_max=options["status_retry_max"],
         status_author_name=options["status_author_name"],
         status_author_email=options["status_author_email"],
         leader=_leader_settings(options),

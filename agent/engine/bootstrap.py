@@ -108,15 +108,22 @@ def build_writeback(settings: Settings, elector: LeaderElector | None = None) ->
         raise ValueError("write-back in git-sync mode needs --status-repo, the remote to push to")
     writer = StatusWriter(
         url,
-        settings.status_branch or settings.git.ref,
+        settings.cluster_status_branch,
         settings.git.workdir / "status",
         _credentials(settings),
         author_name=settings.status_author_name,
         author_email=settings.status_author_email,
+        max_attempts=settings.status_push_attempts,
         create_branch=settings.status_branch is not None,
     )
     sink = writer if elector is None else LeaderOnlySink(writer, elector)
-    return WriteBack(settings.cluster, sink, min_interval=settings.status_min_interval)
+    return WriteBack(
+        settings.cluster,
+        sink,
+        min_interval=settings.status_min_interval,
+        retry_base=settings.status_retry_base,
+        retry_max=settings.status_retry_max,
+    )
 
 
 async def run_agent(

@@ -1,6 +1,7 @@
 """Write-back: turn each cycle's view of the cluster into status files and commit them to
 git only when their meaning changed, at most once per interval, except that an update
-starting, completing or failing is committed at once.
+starting, completing or failing is committed at once; after a publish gave up, wait with
+jittered backoff, and let the newest status take the place of any that waited.
 
 Orchestration over a StatusSink port (adapters/git_writer.StatusWriter); decisions are the
 pure summarize stage's.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -109,21 +111,35 @@ def _lifecycle_key(state: AgentState) -> tuple[str, str] | None:
 
 
 class WriteBack:
+    """Publishes one cluster's status through `sink`. A publish that gives up (every push of
+    its round rejected, or the remote unreachable) is tried again after a wait drawn from
+    [0, min(retry_max, retry_base * 2 ** (give-ups in a row - 1))] ("full jitter": writers
+    that failed together spread out); meanwhile at most one status waits, the newest.
+    `draw` gives numbers in [0, 1), `clock` seconds (tests pass their own)."""
+
     def __init__(
         self,
         cluster: str,
         sink: StatusSink,
         *,
         min_interval: float = 30.0,
+        retry_base: float = 10.0,
+        retry_max: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
+        draw: Callable[[], float] = random.random,
     ) -> None:
         self.cluster = cluster
         self.sink = sink
         self.min_interval = min_interval
+        self.retry_base = retry_base
+        self.retry_max = retry_max
         self.clock = clock
+        self.draw = draw
         self.published: Published | None = None
         self.pending: StatusSummary | None = None
-        self.failures = 0
+        self.failures = 0  # publishes that gave up, in all
+        self.give_ups = 0  # publishes that gave up since the last one that landed
+        self.retry_at: float | None = None  # no publish before this clock() reading
         self.commits = 0
         self._latest: tuple[Mapping[str, Any] | None, AgentState] | None = None
         # Views that end a lifecycle state of git's target: each is committed, never
@@ -133,33 +149,57 @@ class WriteBack:
         self._recorded: tuple[Revision | None] | None = None  # lastApplied in git, once read
         self._refused: str | None = None  # the last refusal no retry changes, logged once
 
+    @property
+    def backing_off(self) -> bool:
+        """A publish gave up and its wait has not passed: nothing is pushed meanwhile."""
+        return self.retry_at is not None and self.clock() < self.retry_at
+
     def offer(self, live: Mapping[str, Any] | None, state: AgentState) -> None:
         """Hand over a cycle's view without waiting for git: the newest view wins, except
-        that a view is kept when the next one moves git's target to another state."""
+        that a view is kept when the next one moves git's target to another state (not while
+        backing off: then only the newest counts)."""
         latest = self._latest
-        if latest is not None and _lifecycle_key(latest[1]) != _lifecycle_key(state):
+        if (
+            latest is not None
+            and not self.backing_off
+            and _lifecycle_key(latest[1]) != _lifecycle_key(state)
+        ):
             self._steps.append(latest)
         self._latest = (live, state)
         self._wake.set()
 
     async def run(self) -> None:
-        """Publish offered views one at a time; flush coalesced ones when they come due."""
+        """Publish offered views one at a time; flush waiting ones when they come due."""
         while True:
             with contextlib.suppress(TimeoutError):
-                # asyncio.timeout is cancellable, unlike wait_for; the floor keeps an interval
-                # of 0 from spinning.
-                async with asyncio.timeout(max(self.min_interval / 3, 0.05)):
+                # asyncio.timeout is cancellable, unlike wait_for.
+                async with asyncio.timeout(self._until_next()):
                     await self._wake.wait()
             self._wake.clear()
-            # Steps kept while earlier ones were published go first, then the newest view.
-            while self._steps:
-                steps, self._steps = self._steps, []
-                for step in steps:
-                    await self.observe(*step)
-            if self._latest is not None:
-                latest, self._latest = self._latest, None
-                await self.observe(*latest)
-            await self.flush()
+            await self.step()
+
+    async def step(self) -> None:
+        """Steps kept while earlier ones were published go first, then the newest view, then
+        what waited. A give-up drops the steps not yet published: the newest view replaces
+        them, so that a cluster never has more than one status waiting."""
+        while self._steps and not self.backing_off:
+            await self.observe(*self._steps.pop(0))
+        if self.backing_off:
+            self._steps.clear()
+        if self._latest is not None:
+            latest, self._latest = self._latest, None
+            await self.observe(*latest)
+        await self.flush()
+
+    def _until_next(self) -> float:
+        """Seconds to sleep unless woken: until a waiting status comes due or its backoff
+        ends, and at least every third of the interval; the floor keeps 0 from spinning."""
+        wait = self.min_interval / 3
+        if self.pending is not None and self.retry_at is not None:
+            wait = min(wait, self.retry_at - self.clock())
+        elif self.pending is not None and self.published is not None:
+            wait = min(wait, self.published.at + self.min_interval - self.clock())
+        return max(wait, 0.05)
 
     async def observe(self, live: Mapping[str, Any] | None, state: AgentState) -> None:
         """Consider the status after a cycle; publish now, later, or not at all."""
@@ -171,6 +211,9 @@ class WriteBack:
         key = meaning(summary)
         if self.published is not None and key == self.published.meaning:
             self.pending = None
+            return
+        if self.backing_off:
+            self.pending = summary  # replaces whatever waited: the newest status wins
             return
         moved = transition(self.published.summary if self.published else None, summary)
         due = self.published is None or self.clock() - self.published.at >= self.min_interval
@@ -193,9 +236,13 @@ class WriteBack:
         return self._recorded[0]
 
     async def flush(self) -> None:
-        """Publish what waited for the interval (called by the runtime's timer)."""
-        if self.pending is not None and (
-            self.published is None or self.clock() - self.published.at >= self.min_interval
+        """Publish what waited: for the interval, or (at once) for the backoff after a give-up."""
+        if self.pending is None or self.backing_off:
+            return
+        if (
+            self.give_ups
+            or self.published is None
+            or self.clock() - self.published.at >= self.min_interval
         ):
             summary, self.pending = self.pending, None
             await self._publish(summary, meaning(summary))
@@ -210,14 +257,25 @@ class WriteBack:
             result = await self.sink.publish(status_files(self.cluster, summary), message)
         except SourceError as exc:
             self.failures += 1
+            self.give_ups += 1
             self.pending = summary
+            doublings = min(self.give_ups - 1, 64)  # 2.0 ** 1024 would overflow
+            ceiling = min(self.retry_max, self.retry_base * 2.0**doublings)
+            wait = self.draw() * ceiling
+            self.retry_at = self.clock() + wait
             if exc.retryable:
-                _LOG.warning("status not pushed: %s", exc.message, extra={"reason": exc.reason})
+                _LOG.warning(
+                    "status not pushed: %s; trying again in %.1f s",
+                    exc.message,
+                    wait,
+                    extra={"reason": exc.reason, "give_ups": self.give_ups},
+                )
             elif exc.message != self._refused:  # the user must act: said once, not per retry
                 _LOG.error("status not pushed: %s", exc.message, extra={"reason": exc.reason})
             self._refused = None if exc.retryable else exc.message
             return
         self._refused = None
+        self.give_ups, self.retry_at = 0, None
         self.published = Published(key, summary, self.clock())
         if getattr(result, "committed", True):
             self.commits += 1
