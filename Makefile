@@ -45,6 +45,6 @@ bench-latency: install
 	$(BIN)/python bench/latency.py $(if $(ROUNDS),--rounds $(ROUNDS))
 
 # 1,000 clusters once a minute and 200 in an upgrade wave, a status branch each, 3 minutes
-# apiece; SCENARIO=500/min, LAYOUT=shared|both, MINUTES=5 change it.
+# apiece; SCENARIO=500/min, LAYOUT=shared|both, MINUTES=5, TRANSPORT=http change it.
 bench-fleet: install
-	$(BIN)/python bench/fleet.py $(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(LAYOUT),--layout $(LAYOUT)) $(if $(MINUTES),--minutes $(MINUTES))
+	$(BIN)/python bench/fleet.py $(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(LAYOUT),--layout $(LAYOUT)) $(if $(MINUTES),--minutes $(MINUTES)) $(if $(TRANSPORT),--transport $(TRANSPORT))

@@ -28,14 +28,17 @@ it, or a newer one of its cluster, being on the remote; a status never covered c
 to the end of the drain). Load: the 1-minute load average sampled every 5 s, and the CPU
 the workers and their git processes used.
 
-Scenarios: 200/min, 300/min, 500/min, 1000/min (clusters, once a minute each) and
-wave-200/30s (200 clusters every 30 s, an upgrade wave). Proof: 1000/min and wave-200/30s
+Scenarios: 200/min, 300/min, 500/min, 1000/min (clusters, once a minute each),
+wave-200/30s (200 clusters every 30 s, an upgrade wave) and burst-200/2s (200 clusters once
+a minute, every agent starting within the same 2 s). `--transport http` serves the remote
+through `git http-backend` on 127.0.0.1, as a git host's web server does. Proof: 1000/min and wave-200/30s
 per-cluster with 0 lost, 0 forced, 0 stale at end and age p95 <= 60 s.
 
 Run from the repository root:
 
     .venv/bin/python bench/fleet.py [--scenario NAME ...] [--layout per-cluster|shared|both]
-        [--clusters N] [--minutes M] [--drain S] [--remote host|stock] [--processes P]
+        [--clusters N] [--minutes M] [--drain S] [--remote host|stock]
+        [--transport file|http] [--processes P]
         [--threads T] [--json]
 """
 
@@ -54,11 +57,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -76,12 +81,15 @@ CORPUS = Path(os.environ.get("CVSYNC_CORPUS", REPO.parent / "shared" / "corpus")
 LIVE_FILE = (
     CORPUS / "clusterversions" / "4.14.1-progressing-16pct-partial-conditional-recommended.yaml"
 )
-SCENARIOS = {
-    "200/min": (200, 60.0),
-    "300/min": (300, 60.0),
-    "500/min": (500, 60.0),
-    "1000/min": (1000, 60.0),
-    "wave-200/30s": (200, 30.0),
+# name: (clusters, seconds between a cluster's statuses, seconds over which the agents start;
+# None: spread over one period)
+SCENARIOS: dict[str, tuple[int, float, float | None]] = {
+    "200/min": (200, 60.0, None),
+    "300/min": (300, 60.0, None),
+    "500/min": (500, 60.0, None),
+    "1000/min": (1000, 60.0, None),
+    "wave-200/30s": (200, 30.0, None),
+    "burst-200/2s": (200, 60.0, 2.0),  # every agent starts within 2 s (a fleet-wide rollout)
 }
 PROOF = ("1000/min", "wave-200/30s")
 SHARED_BRANCH = "cvsync-status"
@@ -158,7 +166,8 @@ async def simulate(config: dict[str, Any]) -> dict[str, Any]:
         state = AgentState(cluster, last_applied=APPLIED, last_result="InSync")
         # The agent starts in the period before the offers are measured: its clone, its
         # branch and its first status (number 0); from then on a status every period.
-        at = start - period + rng.uniform(0, period)
+        spread = config["spread"]
+        at = start - spread + rng.uniform(0, spread)
         number = 0
         while at < stop:
             await asyncio.sleep(max(0.0, at - time.monotonic()))
@@ -280,12 +289,80 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
 
 
+class GitHttpBackend(BaseHTTPRequestHandler):
+    """git's smart HTTP protocol on 127.0.0.1: each request handed to `git http-backend`
+    (a CGI program), as a git host's web server does; pushes allowed without auth."""
+
+    protocol_version = "HTTP/1.1"
+    project_root = ""
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # one line per request would drown the figures
+
+    def _serve(self) -> None:
+        path, _, query = self.path.partition("?")
+        env = {
+            **os.environ, "GIT_PROJECT_ROOT": self.project_root, "GIT_HTTP_EXPORT_ALL": "1",
+            "REQUEST_METHOD": self.command, "PATH_INFO": path, "QUERY_STRING": query,
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""), "REMOTE_ADDR": "127.0.0.1",
+            "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
+            "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+        }  # fmt: skip
+        body = self._body()
+        env["CONTENT_LENGTH"] = str(len(body))
+        done = subprocess.run(
+            ["git", "http-backend"], input=body, env=env, capture_output=True, check=False
+        )
+        head, _, payload = done.stdout.partition(b"\r\n\r\n")
+        status, headers = 200, []
+        for line in head.decode("latin-1").split("\r\n"):
+            key, _, value = line.partition(":")
+            if key.lower() == "status":
+                status = int(value.split()[0])
+            elif key:
+                headers.append((key, value.strip()))
+        self.send_response(status)
+        for key, value in headers:
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        chunks = []
+        while size := int(self.rfile.readline().split(b";")[0], 16):
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()
+        self.rfile.readline()  # the empty line after the last chunk
+        return b"".join(chunks)
+
+
+def serve_over_http(root: Path) -> ThreadingHTTPServer:
+    """A git HTTP server for the repositories under `root`, on a free port, in a thread."""
+    handler = type("Handler", (GitHttpBackend,), {"project_root": str(root)})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="git-http", daemon=True).start()
+    return server
+
+
 def run_scenario(name: str, layout: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
-    count, period = SCENARIOS[name]
+    count, period, spread = SCENARIOS[name]
     count = args.clusters or count
     bare = root / "remote.git"
     git(root, "init", "--quiet", "--bare", "--initial-branch=main", str(bare))
     git(bare, "config", "core.logAllRefUpdates", "always")
+    git(bare, "config", "http.receivepack", "true")  # anonymous pushes over HTTP
+    server = serve_over_http(root) if args.transport == "http" else None
+    url = f"http://127.0.0.1:{server.server_address[1]}/{bare.name}" if server else bare.as_uri()
     if args.remote == "host":
         # A git host keeps maintenance off the push path (no `gc --auto` in receive-pack)
         # and its refs packed; with the files backend, 1,000 loose refs cost each push a
@@ -293,14 +370,16 @@ def run_scenario(name: str, layout: str, args: argparse.Namespace, root: Path) -
         git(bare, "config", "receive.autogc", "false")
     clusters = [f"c{number:04d}" for number in range(count)]
     seconds = args.minutes * 60
-    start = time.monotonic() + 5.0 + period  # the workers import cvsync meanwhile
+    spread = period if spread is None else spread
+    start = time.monotonic() + 5.0 + spread  # the workers import cvsync meanwhile
     context = multiprocessing.get_context("spawn")
     processes, outputs = [], []
     for index in range(args.processes):
         out = root / f"worker-{index}.json"
         config = {
-            "clusters": clusters[index :: args.processes], "url": bare.as_uri(), "layout": layout,
-            "root": str(root / "clones"), "period": period, "start": start, "seconds": seconds,
+            "clusters": clusters[index :: args.processes], "url": url, "layout": layout,
+            "root": str(root / "clones"), "period": period, "spread": spread, "start": start,
+            "seconds": seconds,
             "drain": args.drain, "attempts": args.attempts, "seed": index, "out": str(out),
             "threads": args.threads,
         }  # fmt: skip
@@ -321,6 +400,8 @@ def run_scenario(name: str, layout: str, args: argparse.Namespace, root: Path) -
             process.join(timeout=5.0 / len(processes))
     cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall = time.monotonic() - began
+    if server is not None:
+        server.shutdown()
     assert all(process.exitcode == 0 for process in processes), "a worker failed"
     results = [json.loads(out.read_text()) for out in outputs]
     produced = [row for result in results for row in result["produced"]]
@@ -334,6 +415,7 @@ def run_scenario(name: str, layout: str, args: argparse.Namespace, root: Path) -
         "cpu_seconds": cpu.ru_utime + cpu.ru_stime - before.ru_utime - before.ru_stime,
         "wall_seconds": wall,
         "remote": args.remote,
+        "transport": args.transport,
     }
 
 
@@ -426,6 +508,12 @@ def main() -> None:
         choices=["host", "stock"],
         default="stock",
         help="stock: git's defaults; host: maintenance off the push path, refs packed every 10 s",
+    )
+    parser.add_argument(
+        "--transport",
+        choices=["file", "http"],
+        default="file",
+        help="file: the remote's path; http: git's smart HTTP protocol on 127.0.0.1",
     )
     parser.add_argument("--processes", type=int, default=8, help="worker processes")
     parser.add_argument("--threads", type=int, default=3, help="git calls at once per process")
