@@ -31,8 +31,8 @@ the workers and their git processes used.
 Scenarios: 200/min, 300/min, 500/min, 1000/min (clusters, once a minute each),
 wave-200/30s (200 clusters every 30 s, an upgrade wave) and burst-200/2s (200 clusters once
 a minute, every agent starting within the same 2 s). `--transport http` serves the remote
-through `git http-backend` on 127.0.0.1, as a git host's web server does. Proof: 1000/min and wave-200/30s
-per-cluster with 0 lost, 0 forced, 0 stale at end and age p95 <= 60 s.
+through `git http-backend` on 127.0.0.1, as a git host's web server does. Proof: 1000/min
+and wave-200/30s per-cluster with 0 lost, 0 forced, 0 stale at end and age p95 <= 60 s.
 
 Run from the repository root:
 
