@@ -97,7 +97,7 @@ def test_plan_shows_what_a_dry_run_apply_would_change_and_writes_nothing(
     assert run.returncode == 0, run.stderr
     assert '| `.spec.channel` | `"stable-4.15"` | `"fast-4.15"` |' in run.stdout
     assert "applies on merge" in run.stdout
-    assert 'takes .spec.channel back from "cluster-bootstrap"' in run.stdout
+    assert 'takes over .spec.channel from "cluster-bootstrap"' in run.stdout
     assert running.call(lambda: sandbox.store.resource_version) == before
     assert running.call(lambda: sandbox.faults.total("patch", "clusterversions")) >= 1
 

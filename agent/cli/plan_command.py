@@ -130,7 +130,7 @@ async def _plan(
             after, taken = await apply_taking_back(cluster, plan.body, force=False, dry_run=True)
             changes = spec_changes(live, after)
             for field, owner in taken:
-                plan = replace(plan, message=f'{plan.message}; takes {field} back from "{owner}"')
+                plan = replace(plan, message=f'{plan.message}; takes over {field} from "{owner}"')
         context = f"context {request.context}" if request.context else "the current context"
         return replace(
             offline,
