@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agent_support import spec
 from gitrepo import Remote, git
 
 from agent.sandbox.apiserver.access import FULL_ACCESS
@@ -24,14 +25,6 @@ from agent.sandbox.server import Sandbox, SandboxOptions
 
 CLUSTERS = ("east", "west")
 TEMPLATE = "cvsync-status/{cluster}"
-
-
-def spec(cluster_id: str, channel: str, target: str | None = None) -> str:
-    text = (
-        "apiVersion: config.openshift.io/v1\nkind: ClusterVersion\nmetadata: {name: version}\n"
-        f"spec:\n  clusterID: {cluster_id}\n  channel: {channel}\n"
-    )
-    return text + (f"  desiredUpdate:\n    version: {target}\n" if target else "")
 
 
 @asynccontextmanager
