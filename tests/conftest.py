@@ -1,4 +1,5 @@
-"""Shared fixtures: the repository root, the real OpenShift corpus, and a spec builder."""
+"""Shared fixtures: the repository root, the real OpenShift corpus, a spec builder, and git
+kept to itself with a remote holding a human's spec (for the tests of cvsync's clones)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from gitrepo import Remote, isolate_git
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("CVSYNC_CORPUS", REPO_ROOT.parent / "shared" / "corpus"))
@@ -38,3 +40,18 @@ def corpus_bytes(name: str) -> bytes:
     if name == NO_TYPE_META:
         data = b"apiVersion: config.openshift.io/v1\nkind: ClusterVersion\n" + data
     return data
+
+
+@pytest.fixture
+def git_without_identity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neither the tests nor the clones under test may see the machine's git config or
+    identity (use with `pytestmark = pytest.mark.usefixtures("git_without_identity")`)."""
+    isolate_git(tmp_path / "home", monkeypatch, identity=None)
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Remote:
+    """A bare remote whose main holds one human commit: clusters/x/clusterversion.yaml."""
+    upstream = Remote(tmp_path / "upstream")
+    upstream.commit({"clusters/x/clusterversion.yaml": "spec: 1\n"}, "human: initial spec")
+    return upstream

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from git.exc import GitCommandError
-from gitrepo import GitSyncLayout, Remote, git, isolate_git
+from gitrepo import GitSyncLayout, Remote, git
 
 from agent.adapters.git import GitCloneSource, LocalTreeSource, classify
 from agent.adapters.git_upkeep import GitCloneUnusableError, GitLockedError
@@ -31,17 +31,7 @@ MESSAGE = status_commit_message("x", "4.16.3", "Completed", "id-x", "main@sha1:"
 HOUR = 3600.0
 
 
-@pytest.fixture(autouse=True)
-def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Neither the tests nor the clones under test may see the machine's git config."""
-    isolate_git(tmp_path / "home", monkeypatch, identity=None)
-
-
-@pytest.fixture
-def remote(tmp_path: Path) -> Remote:
-    upstream = Remote(tmp_path / "upstream")
-    upstream.commit({SPEC: "spec: 1\n"}, "human: initial spec")
-    return upstream
+pytestmark = pytest.mark.usefixtures("git_without_identity")
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from git_http_server import GitHttpServer
-from gitrepo import Remote, git, isolate_git
+from gitrepo import Remote, git
 
 from agent.adapters.git import (
     GitAuthError,
@@ -41,17 +41,7 @@ TOKEN = "tok-9b8a7c6d5e4f3a2b1c0d"
 MESSAGE = status_commit_message("x", "4.16.3", "Completed", "id-x", "main@sha1:" + "a" * 40)
 
 
-@pytest.fixture(autouse=True)
-def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Neither the tests nor the writer may see the machine's git config or identity."""
-    isolate_git(tmp_path / "home", monkeypatch, identity=None)
-
-
-@pytest.fixture
-def remote(tmp_path: Path) -> Remote:
-    upstream = Remote(tmp_path / "upstream")
-    upstream.commit({SPEC: "spec: 1\n"}, "human: initial spec")
-    return upstream
+pytestmark = pytest.mark.usefixtures("git_without_identity")
 
 
 def writer(remote_url: str, workdir: Path, **options: Any) -> StatusWriter:

@@ -8,7 +8,7 @@ import itertools
 from pathlib import Path
 
 import pytest
-from gitrepo import Remote, git, isolate_git
+from gitrepo import Remote, git
 
 from agent.adapters.git import GitConfigError
 from agent.adapters.git_writer import StatusWriter, status_commit_message
@@ -17,16 +17,7 @@ MESSAGE = status_commit_message("x", "4.16.3", "Completed", "id-x", "main@sha1:"
 SPEC = "clusters/x/clusterversion.yaml"
 
 
-@pytest.fixture(autouse=True)
-def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    isolate_git(tmp_path / "home", monkeypatch, identity=None)
-
-
-@pytest.fixture
-def remote(tmp_path: Path) -> Remote:
-    upstream = Remote(tmp_path / "upstream")
-    upstream.commit({SPEC: "spec: 1\n"}, "human: initial spec")
-    return upstream
+pytestmark = pytest.mark.usefixtures("git_without_identity")
 
 
 def shallow_lines(workdir: Path) -> int:

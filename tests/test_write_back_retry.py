@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gitrepo import Remote, git, isolate_git
+from gitrepo import Remote, git
 
 from agent.adapters.git_writer import StatusWriter
 from agent.engine.writeback import WriteBack
@@ -25,16 +25,7 @@ APPLIED = Revision.parse("main@sha1:" + "a" * 40)
 STARTED = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    isolate_git(tmp_path / "home", monkeypatch, identity=None)
-
-
-@pytest.fixture
-def remote(tmp_path: Path) -> Remote:
-    upstream = Remote(tmp_path / "upstream")
-    upstream.commit({"clusters/east/clusterversion.yaml": "spec: 1\n"}, "human: initial spec")
-    return upstream
+pytestmark = pytest.mark.usefixtures("git_without_identity")
 
 
 @pytest.fixture
