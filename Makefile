@@ -42,7 +42,7 @@ bench-soak: install
 # cvsync against a naive 20 ms poller and one server-side apply, on one sandbox in one run;
 # ROUNDS=30 takes more samples of each figure.
 bench-latency: install
-	$(BIN)/python bench/latency.py $(if $(ROUNDS),--rounds $(ROUNDS))
+	$(BIN)/python bench/latency.py $(if $(ROUNDS),--rounds $(ROUNDS)) $(if $(SETUPS),--setups $(SETUPS))
 
 # 1,000 clusters once a minute and 200 in an upgrade wave, a status branch each, 3 minutes
 # apiece; SCENARIO=500/min, LAYOUT=shared|both, MINUTES=5, TRANSPORT=http change it.

@@ -12,8 +12,12 @@ revision, a `current` symlink swapped atomically with os.replace, as git-sync do
   spec declares differs;
 - `cvsync run --local-path <link>`, as deployed next to git-sync.
 
-Each agent starts on a freshly seeded ClusterVersion (the scenario's object as the installer
-left it, written back into the store), then for each of --rounds rounds (15):
+Each agent is measured in two setups (--setups): the API server alone, the simulated
+operator's store watch detached, as the issue's own figures were taken on a kube-apiserver
+with no operator; and with the operator, which answers every spec change with a status
+write of its own (observedGeneration, available updates), as on an OpenShift cluster.
+In each, the agent starts on a freshly seeded ClusterVersion (the scenario's object as the
+installer left it, written back into the store), then for each of --rounds rounds (15):
 1. git-sync link swap -> applied: commit the other channel (stable-4.15 <-> fast-4.15) and
    check it out in its worktree (untimed), then time from the rename of the link to the
    store write that carries the new channel;
@@ -29,13 +33,15 @@ force, one field changing) from this process over a kept-alive HTTPS connection,
 requests, with the simulated operator's store watch detached meanwhile (it shares this
 event loop; bench/reconcile.py's operator_paused says why).
 
-Reported: p50 and p95 of each, the ratios cvsync p50 / poller p50 and cvsync p50 / floor
-p50, and the goals of issue 16: link swap -> applied p50 <= the poller's p50 and <= 5x the
-floor; drift -> corrected p50 <= 3x the floor.
+Reported per setup: p50 and p95 of each, the ratios cvsync p50 / poller p50 and cvsync p50 /
+floor p50, the goals of issue 16 (link swap -> applied p50 <= the poller's p50 and <= 5x the
+floor; drift -> corrected p50 <= 3x the floor), and the ClusterVersion writes each agent sent
+per drift (from the sandbox's request counter; a refused write counts).
 
 Run from the repository root:
 
-    .venv/bin/python bench/latency.py [--rounds N] [--agents cvsync,poller] [--json]
+    .venv/bin/python bench/latency.py [--rounds N] [--agents cvsync,poller]
+        [--setups apiserver,operator] [--json]
 """
 
 from __future__ import annotations
@@ -51,7 +57,7 @@ import ssl
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +93,10 @@ DRIFT_CHANNEL = "candidate-4.15"
 POLL_INTERVAL = 0.020
 APPLY_PATCH = "application/apply-patch+yaml"
 AGENTS = ("cvsync", "poller")
+# The issue's own figures came from a kube-apiserver with no operator; on an OpenShift cluster
+# the cluster-version operator answers every spec change with a status write of its own.
+SETUPS = ("apiserver", "operator")
+SETUP_TITLES = {"apiserver": "API server alone", "operator": "with the operator"}
 GOAL_SWAP_FLOOR_FACTOR = 5.0
 GOAL_DRIFT_FLOOR_FACTOR = 3.0
 
@@ -176,6 +186,10 @@ class Bench:
             if answer.status != 200:
                 raise SystemExit(f"bench: apply answered {answer.status}: {body[:300]!r}")
 
+    def agent_writes(self) -> int:
+        """ClusterVersion writes the agents' user has sent so far (refused ones included)."""
+        return self.sandbox.faults.total("patch", "clusterversions", AGENT_USER)
+
     async def drift(self) -> None:
         async with self.session.patch(
             CV_URL_PATH + "?fieldManager=oc",
@@ -191,6 +205,7 @@ class Bench:
 class AgentFigures:
     swap_ms: list[float] = field(default_factory=list)
     drift_ms: list[float] = field(default_factory=list)
+    drift_writes: list[int] = field(default_factory=list)  # its ClusterVersion writes, each
     results: dict[str, int] = field(default_factory=dict)  # the agent's own log: result (why)
 
 
@@ -206,13 +221,13 @@ async def measure_floor(bench: Bench, rounds: int) -> list[float]:
     return samples
 
 
-def agent_command(name: str, bench: Bench, link: Path) -> list[str]:
+def agent_command(name: str, bench: Bench, link: Path, place: Path) -> list[str]:
     if name == "poller":
         spec = link / SPEC_PATH
         return [sys.executable, str(BENCH), "--naive-poller", str(bench.kubeconfig), str(spec)]
     return [
         sys.executable, "-m", "agent", "run", "--cluster", CLUSTER, "--local-path", str(link),
-        "--kubeconfig", str(bench.kubeconfig), "--workdir", str(bench.tmp / "cvsync"),
+        "--kubeconfig", str(bench.kubeconfig), "--workdir", str(place / "cvsync"),
         "--http-address", "127.0.0.1:0",
     ]  # fmt: skip
 
@@ -240,16 +255,17 @@ async def settle(agent: AgentProcess, live: LiveWatch) -> None:
         await asyncio.sleep(min(QUIET_S - quiet_for, 0.02))
 
 
-async def measure_agent(bench: Bench, name: str, rounds: int) -> AgentFigures:
+async def measure_agent(bench: Bench, name: str, rounds: int, place: Path) -> AgentFigures:
     bench.reseed()
-    gitsync = GitSync(bench.tmp / name / "work", bench.tmp / name / "root", bench.env)
-    gitsync.work.parent.mkdir()
+    gitsync = GitSync(place / "work", place / "root", bench.env)
+    place.mkdir(parents=True)
     await gitsync.init()
     previous = await gitsync.commit(spec_text(bench.cluster_id, CHANNELS[0]), "as installed")
     gitsync.swap(previous)
     figures = AgentFigures()
     watches = len(bench.live.others())
-    agent = await AgentProcess.spawn(agent_command(name, bench, gitsync.link), bench.env)
+    command = agent_command(name, bench, gitsync.link, place)
+    agent = await AgentProcess.spawn(command, bench.env)
     try:
         await ready(agent, bench.live, watches)
         for index in range(rounds):
@@ -263,10 +279,13 @@ async def measure_agent(bench: Bench, name: str, rounds: int) -> AgentFigures:
             await gitsync.remove(previous)  # git-sync removes the old worktree after a swap
             previous = sha
             await settle(agent, bench.live)
+            writes_before = bench.agent_writes()
             await bench.drift()
             drifted = await bench.live.until_channel(DRIFT_CHANNEL)
             corrected = await bench.live.until_channel(channel)
             figures.drift_ms.append((corrected - drifted) * 1000)
+            await settle(agent, bench.live)
+            figures.drift_writes.append(bench.agent_writes() - writes_before)
     finally:
         code = await agent.stop()
     if name == "cvsync" and code != 0:
@@ -278,7 +297,7 @@ async def measure_agent(bench: Bench, name: str, rounds: int) -> AgentFigures:
     return figures
 
 
-async def run(rounds: int, agents: Sequence[str]) -> dict[str, Any]:
+async def run(rounds: int, agents: Sequence[str], setups: Sequence[str]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="cvsync-bench-latency-") as name:
         tmp = Path(name)
         env = isolated_env(tmp)
@@ -309,36 +328,59 @@ async def run(rounds: int, agents: Sequence[str]) -> dict[str, Any]:
                 )
                 try:
                     floor = await measure_floor(bench, rounds)
-                    measured = {a: await measure_agent(bench, a, rounds) for a in agents}
+                    measured: dict[str, dict[str, AgentFigures]] = {}
+                    for setup in setups:
+                        measured[setup] = {}
+                        for agent in agents:
+                            async with setup_of(setup, bench):
+                                place = bench.tmp / setup / agent
+                                measured[setup][agent] = await measure_agent(
+                                    bench, agent, rounds, place
+                                )
                 finally:
                     bench.live.close()
     return figures_json(rounds, floor, measured)
+
+
+def setup_of(setup: str, bench: Bench) -> contextlib.AbstractAsyncContextManager[None]:
+    """The API server alone (the operator detached), or with the operator answering."""
+    if setup == "apiserver":
+        return operator_paused(bench.sandbox.store, bench.live)
+    return contextlib.nullcontext()
 
 
 # --- the output -------------------------------------------------------------------------
 
 
 def figures_json(
-    rounds: int, floor: list[float], measured: dict[str, AgentFigures]
+    rounds: int, floor: list[float], measured: dict[str, dict[str, AgentFigures]]
 ) -> dict[str, Any]:
-    def summary(samples: list[float]) -> dict[str, Any]:
-        return {"p50": p50(samples), "p95": p95(samples), "samples": samples}
-
-    figures: dict[str, Any] = {
+    return {
         "rounds": rounds,
-        "ssa_floor_ms": summary(floor),
-        "agents": {
-            name: {
-                "swap_to_applied_ms": summary(f.swap_ms),
-                "drift_to_corrected_ms": summary(f.drift_ms),
-                "logged": f.results,
-            }
-            for name, f in measured.items()
-        },
+        "ssa_floor_ms": summary_of(floor),
+        "setups": {setup: setup_json(floor, agents) for setup, agents in measured.items()},
         "cpu_count": os.cpu_count(),
         "load_average": os.getloadavg(),
         "python": platform.python_version(),
         "kernel": f"{platform.system()} {platform.release()}",
+    }
+
+
+def summary_of(samples: list[float]) -> dict[str, Any]:
+    return {"p50": p50(samples), "p95": p95(samples), "samples": samples}
+
+
+def setup_json(floor: list[float], measured: dict[str, AgentFigures]) -> dict[str, Any]:
+    figures: dict[str, Any] = {
+        "agents": {
+            name: {
+                "swap_to_applied_ms": summary_of(f.swap_ms),
+                "drift_to_corrected_ms": summary_of(f.drift_ms),
+                "writes_per_drift": sum(f.drift_writes) / max(len(f.drift_writes), 1),
+                "logged": f.results,
+            }
+            for name, f in measured.items()
+        }
     }
     if "cvsync" in measured:
         cvsync, floor50 = measured["cvsync"], p50(floor)
@@ -361,59 +403,75 @@ def figures_json(
 
 
 def render_markdown(figures: dict[str, Any]) -> str:
-    agents: dict[str, Any] = figures["agents"]
     floor = figures["ssa_floor_ms"]
-    ratios: dict[str, float] = figures.get("ratios_p50", {})
-    goals: dict[str, bool] = figures.get("goals_met", {})
 
     def cell(summary: dict[str, Any] | None) -> str:
         return "" if summary is None else f"{summary['p50']:.1f} / {summary['p95']:.1f}"
 
-    def ratio(key: str) -> str:
-        return f"{ratios[key]:.2f}x" if key in ratios else ""
+    lines = [
+        f"{figures['rounds']} rounds per agent and setup on one in-process sandbox ({SCENARIO}, "
+        "HTTPS on 127.0.0.1), each agent on a freshly seeded ClusterVersion; milliseconds, "
+        "p50 / p95",
+        "",
+        "| setup | figure | cvsync | naive poller | one SSA round trip | cvsync / poller | "
+        "cvsync / SSA | goal (p50) | met? |",
+        "|---|---|---:|---:|---:|---:|---:|---|---|",
+    ]
+    notes = []
+    for setup, measured in figures["setups"].items():
+        agents: dict[str, Any] = measured["agents"]
+        ratios: dict[str, float] = measured.get("ratios_p50", {})
+        goals: dict[str, bool] = measured.get("goals_met", {})
 
-    def met(*keys: str) -> str:
-        known = [goals[k] for k in keys if k in goals]
-        return "" if not known else "yes" if all(known) else "**NO**"
+        def ratio(key: str, ratios: dict[str, float] = ratios) -> str:
+            return f"{ratios[key]:.2f}x" if key in ratios else ""
 
-    rows = []
-    for label, key, goal, goal_keys in (
-        ("git-sync link swap -> applied", "swap", "<= poller, <= 5x SSA",
-         ("swap_no_slower_than_poller", "swap_within_5x_floor")),
-        ("live drift -> corrected", "drift", "<= 3x SSA", ("drift_within_3x_floor",)),
-    ):  # fmt: skip
-        figure = "swap_to_applied_ms" if key == "swap" else "drift_to_corrected_ms"
-        rows.append(
-            [
+        def met(*keys: str, goals: dict[str, bool] = goals) -> str:
+            known = [goals[k] for k in keys if k in goals]
+            return "" if not known else "yes" if all(known) else "**NO**"
+
+        for label, key, goal, goal_keys in (
+            ("git-sync link swap -> applied", "swap", "<= poller, <= 5x SSA",
+             ("swap_no_slower_than_poller", "swap_within_5x_floor")),
+            ("live drift -> corrected", "drift", "<= 3x SSA", ("drift_within_3x_floor",)),
+        ):  # fmt: skip
+            figure = "swap_to_applied_ms" if key == "swap" else "drift_to_corrected_ms"
+            row = [
+                SETUP_TITLES[setup],
                 label,
                 cell(agents.get("cvsync", {}).get(figure)),
                 cell(agents.get("poller", {}).get(figure)),
-                cell(floor) if key == "swap" else "",
+                cell(floor),
                 ratio(f"{key}_cvsync_to_poller"),
                 ratio(f"{key}_cvsync_to_floor"),
                 goal,
                 met(*goal_keys),
             ]
-        )
-    lines = [
-        f"{figures['rounds']} rounds per agent on one in-process sandbox ({SCENARIO}, HTTPS on "
-        "127.0.0.1), each agent on a freshly seeded ClusterVersion; milliseconds, p50 / p95",
-        "",
-        "| figure | cvsync | naive poller | one SSA round trip | cvsync / poller | "
-        "cvsync / SSA | goal (p50) | met? |",
-        "|---|---:|---:|---:|---:|---:|---|---|",
-    ]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    lines.append("")
-    for name, agent in agents.items():
-        logged = ", ".join(f"{k} x{n}" for k, n in sorted(agent["logged"].items()))
-        lines.append(f"{name} logged: {logged}")
+            lines.append("| " + " | ".join(row) + " |")
+        for name, agent in agents.items():
+            logged = ", ".join(f"{k} x{n}" for k, n in sorted(agent["logged"].items()))
+            notes.append(
+                f"{SETUP_TITLES[setup]}, {name}: {agent['writes_per_drift']:.2f} ClusterVersion "
+                f"writes per drift corrected; logged {logged}"
+            )
+    lines += ["", *notes]
     load = ", ".join(f"{value:.2f}" for value in figures["load_average"])
     lines.append(
         f"os.cpu_count()={figures['cpu_count']}, load average {load} at the end, "
         f"Python {figures['python']}, {figures['kernel']}"
     )
     return "\n".join(lines)
+
+
+def _choices(allowed: Sequence[str]) -> Callable[[str], list[str]]:
+    def parse(text: str) -> list[str]:
+        chosen = [name.strip() for name in text.split(",") if name.strip()]
+        unknown = sorted(set(chosen) - set(allowed))
+        if unknown or not chosen:
+            raise argparse.ArgumentTypeError(f"choose from {', '.join(allowed)}, not {text!r}")
+        return chosen
+
+    return parse
 
 
 def _positive(text: str) -> int:
@@ -423,22 +481,21 @@ def _positive(text: str) -> int:
     return value
 
 
-def _agents(text: str) -> list[str]:
-    chosen = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = sorted(set(chosen) - set(AGENTS))
-    if unknown or not chosen:
-        raise argparse.ArgumentTypeError(f"choose from {', '.join(AGENTS)}, not {text!r}")
-    return chosen
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rounds", type=_positive, default=15, help="samples of each figure")
     parser.add_argument(
         "--agents",
-        type=_agents,
+        type=_choices(AGENTS),
         default=list(AGENTS),
         help="which agents to measure, in order (default: cvsync,poller)",
+    )
+    parser.add_argument(
+        "--setups",
+        type=_choices(SETUPS),
+        default=list(SETUPS),
+        help="the API server alone, with the simulated operator, or both (default: "
+        "apiserver,operator)",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument(
@@ -453,7 +510,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(naive_poller(Path(kubeconfig), Path(spec_file)))
         return
-    figures = asyncio.run(run(args.rounds, args.agents))
+    figures = asyncio.run(run(args.rounds, args.agents, args.setups))
     print(json.dumps(figures, indent=2) if args.json else render_markdown(figures))
 
 

@@ -276,11 +276,15 @@ async def operator_paused(store: Store, live: LiveWatch) -> AsyncIterator[None]:
     Reattached afterwards; the operator then reconciles from the live object as it is.
     """
     deadline = time.perf_counter() + 5
-    while not live.others():  # the operator task registers its watch when it first runs
+
+    def operators() -> list[Watcher]:  # the operator's watch is the store's only internal one
+        return [watcher for watcher in live.others() if watcher.internal]
+
+    while not operators():  # the operator task registers its watch when it first runs
         if time.perf_counter() > deadline:
             raise SystemExit("bench: the simulated operator never started watching")
         await asyncio.sleep(0.01)
-    detached = live.others()
+    detached = operators()
     for watcher in detached:
         store.stop_watching(watcher)
     try:
