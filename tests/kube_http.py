@@ -29,7 +29,7 @@ async def request(
     kubeconfig: Path, method: str, path: str, body: Any = None, content_type: str = MERGE_PATCH
 ) -> tuple[int, Any]:
     server, ca, token = kubeconfig_parts(kubeconfig)
-    context = ssl.create_default_context(cadata=ca.decode()) if ca else None
+    context: ssl.SSLContext | bool = ssl.create_default_context(cadata=ca.decode()) if ca else True
     headers = {"Authorization": f"Bearer {token}", "Content-Type": content_type}
     data = json.dumps(body).encode() if body is not None else None
     async with (

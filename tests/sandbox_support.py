@@ -7,7 +7,7 @@ import asyncio
 import shutil
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,7 +58,7 @@ class SandboxThread:
             return self.call(lambda: self.sandbox.kubeconfig(path))
         return self.call(lambda: self.sandbox.kubeconfig(path, user=user))
 
-    def grant(self, user: str, rules: list[Rule]) -> None:
+    def grant(self, user: str, rules: Iterable[Rule]) -> None:
         self.call(lambda: self.sandbox.access.set_rules(user, rules))
 
 

@@ -30,6 +30,7 @@ from helm_support import (
 from ruamel.yaml import YAML
 
 from agent.cli import run as cli
+from agent.settings import DEFAULT_SPEC_PATH
 
 REQUIRED: dict[str, Any] = {
     "cluster": "prod-east",
@@ -728,7 +729,7 @@ def test_the_schema_is_strict_draft_07_and_accepts_the_defaults() -> None:
 
 def test_values_hold_cvsync_defaults_and_no_credentials() -> None:
     defaults = _values_yaml()
-    assert defaults["source"]["specPath"] == cli.DEFAULT_SPEC_PATH
+    assert defaults["source"]["specPath"] == DEFAULT_SPEC_PATH
     assert defaults["source"]["policyPath"] == "clusters/{cluster}/policy.yaml"
     assert defaults["leaderElection"] == {
         "enabled": True,

@@ -44,7 +44,11 @@ def test_fields_expand_ranges_steps_lists_and_names() -> None:
     assert CronSchedule.parse("0 0 * * 5-7").weekdays == {5, 6, 0}
     assert CronSchedule.parse("30/10 * * * *").minutes == {30, 40, 50}
     daily = CronSchedule.parse("@daily")
-    assert (daily.minutes, daily.hours, daily.days) == ({0}, {0}, frozenset(range(1, 32)))
+    assert (daily.minutes, daily.hours, daily.days) == (
+        frozenset({0}),
+        frozenset({0}),
+        frozenset(range(1, 32)),
+    )
 
 
 def test_matches_reads_wall_time() -> None:

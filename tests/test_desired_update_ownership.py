@@ -34,7 +34,10 @@ WHOLE = {"architecture", "force", "image", "version"}
 
 
 def image_of(live: dict[str, Any], version: str) -> str:
-    return next(u["image"] for u in live["status"]["availableUpdates"] if u["version"] == version)
+    image: str = next(
+        u["image"] for u in live["status"]["availableUpdates"] if u["version"] == version
+    )
+    return image
 
 
 def condition(live: dict[str, Any], kind: str) -> dict[str, Any] | None:

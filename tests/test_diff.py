@@ -332,7 +332,7 @@ def test_an_image_the_cluster_never_ran_is_not_forward_drift() -> None:
 def _target_set_by(live: dict[str, Any], manager: str, update: dict[str, Any]) -> None:
     """spec.desiredUpdate as `manager` left it (an Update, as `oc adm upgrade --to` writes)."""
     live["spec"]["desiredUpdate"] = {"architecture": "", "force": False, "image": "", **update}
-    fields = {f"f:{name}": {} for name in update}
+    fields: dict[str, Any] = {f"f:{name}": {} for name in update}
     manage(live, manager, {"f:spec": {"f:desiredUpdate": fields}})
 
 

@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from gitrepo import Remote, git
 from reconcile_support import (
     POLICY_PATH,
@@ -24,6 +23,7 @@ from reconcile_support import (
     running_agent,
     spec_text,
 )
+from ruamel.yaml import YAML
 
 from agent.engine.reconciler import Result
 from agent.sandbox.apiserver.access import FULL_ACCESS
@@ -62,7 +62,7 @@ async def cluster_and_repo(tmp_path: Path, channel: str = "stable-4.15") -> Asyn
 def status_file(remote: Remote) -> dict[str, object]:
     git(remote.work, "fetch", "-q", "origin", "main")
     shown = git(remote.work, "show", "origin/main:status/east.yaml")
-    loaded = yaml.safe_load(shown)
+    loaded = YAML(typ="safe").load(shown)
     assert isinstance(loaded, dict)
     return loaded
 

@@ -376,18 +376,22 @@ def test_corpus_recommendations_follow_the_objects_recommended_conditions(name: 
     risky = [c for c in conditional if c.recommended != "True" and not c.available]
     if name in PROGRESSING_4_14:
         assert not risky  # every conditional update there is recommended
-    for target in risky:
-        version = target.release.version
+    for risky_target in risky:
+        version = risky_target.release.version
         decision = gate({"version": version}, live)
         assert verdict(decision, "recommended") == (Verdict.BLOCK, "RisksNotAccepted")
-        for risk in target.risks:
+        for risk in risky_target.risks:
             assert f"{risk.name}: {risk.message} ({risk.url})" in decision.blocking[0].evidence
-        accepted = GateSettings(accepted_risks=dict.fromkeys((r.name for r in target.risks), LATER))
+        accepted = GateSettings(
+            accepted_risks=dict.fromkeys((r.name for r in risky_target.risks), LATER)
+        )
         assert verdict(gate({"version": version}, live, accepted), "recommended") == (
             Verdict.PASS,
             "RisksAccepted",
         )
-        expired = GateSettings(accepted_risks=dict.fromkeys((r.name for r in target.risks), NOW))
+        expired = GateSettings(
+            accepted_risks=dict.fromkeys((r.name for r in risky_target.risks), NOW)
+        )
         assert verdict(gate({"version": version}, live, expired), "recommended")[0] is (
             Verdict.BLOCK
         )

@@ -189,7 +189,7 @@ async def test_a_leader_that_sees_another_holder_refuses_to_apply_at_once(world:
     task = asyncio.create_task(elector.run())
     try:
         await asyncio.wait_for(elector.elected.wait(), WAIT)
-        body = {"apiVersion": "config.openshift.io/v1", "kind": "ClusterVersion"}
+        body: dict[str, Any] = {"apiVersion": "config.openshift.io/v1", "kind": "ClusterVersion"}
         body["metadata"] = {"name": "version"}
         await guarded.apply(body, force=False, dry_run=True)
         take_over(world, "intruder")

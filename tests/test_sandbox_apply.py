@@ -44,8 +44,8 @@ def cluster_version(**spec: Any) -> dict[str, Any]:
 
 
 def status_body(code: int, reason: str, message: str, **details: Any) -> dict[str, Any]:
-    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure"}
-    body |= {"message": message, "code": code}
+    body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}}
+    body |= {"status": "Failure", "message": message, "code": code}
     if reason:
         body["reason"] = reason
     if details:
@@ -98,7 +98,8 @@ async def owned_by_cvsync(http: Http) -> dict[str, Any]:
 
 
 async def unchanged(http: Http, before: dict[str, Any]) -> bool:
-    return (await http.call("GET", CV)).body == before
+    now: dict[str, Any] = (await http.call("GET", CV)).body
+    return now == before
 
 
 # --- conflicts and the typed patch ---------------------------------------------------------

@@ -69,7 +69,7 @@ def test_a_state_directory_keeps_objects_across_restarts(tmp_path: Path) -> None
         "spec: {clusterID: 5e65da93-4167-4f1e-9571-f99963cda23e, channel: stable-4.16}\n"
     )
     state = tmp_path / "state"
-    versions = []
+    versions: list[int] = []
     for _ in range(2):
         with start("--state-dir", str(state), "--scenario", "none") as (process, lines):
             config = Path(lines["kubeconfig"])

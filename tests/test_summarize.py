@@ -658,7 +658,7 @@ def test_golden_drift_report() -> None:
 
 # --- properties on generated status dicts ----------------------------------------------------
 
-_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
+_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
 _MAYBE_TEXT = st.one_of(st.none(), _TEXT, st.integers(), st.booleans())
 _SEMVER = st.builds(
     lambda a, b, c, pre: f"{a}.{b}.{c}{pre}",
@@ -839,8 +839,8 @@ def test_no_release_is_counted_twice(live: dict[str, Any]) -> None:
     releases = [c.release for c in summary.conditional]
     for i, release in enumerate(releases):
         assert not any(same_release(release, other) for other in releases[i + 1 :])
-    for target in summary.conditional:
-        assert target.available == any(same_release(target.release, a) for a in available)
+    for conditional in summary.conditional:
+        assert conditional.available == any(same_release(conditional.release, a) for a in available)
     assert summary.targets == len(available) + sum(
         1 for c in summary.conditional if not c.available
     )

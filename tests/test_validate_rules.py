@@ -145,7 +145,9 @@ def test_labels_must_map_to_strings() -> None:
         "missing",
     ],
 )
-def test_cluster_id_is_a_required_rfc4122_uuid(line: str, expected: list[object]) -> None:
+def test_cluster_id_is_a_required_rfc4122_uuid(
+    line: str, expected: list[tuple[str, int, int]]
+) -> None:
     text = HEADER.replace("  clusterID: 5e65da93-4167-4f1e-9571-f99963cda23e\n", line)
     assert sorted(located(text)) == sorted(expected)
 

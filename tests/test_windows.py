@@ -17,8 +17,8 @@ def policy(*windows: MaintenanceWindow, blackouts: tuple[Blackout, ...] = ()) ->
     return Policy(maintenance_windows=windows, blackouts=blackouts)
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def test_no_window_and_no_blackout_means_upgrades_start_at_any_time() -> None:
