@@ -66,7 +66,7 @@ def git(update: dict[str, Any] | None = None) -> DesiredState:
     return desired_state(doc)
 
 
-def policy(*risks: tuple[str, str]) -> Policy:
+def policy(*risks: tuple[str, str], today: date = date(2026, 1, 1)) -> Policy:
     lines = [
         "apiVersion: cvsync.io/v1alpha1",
         "kind: UpgradePolicy",
@@ -77,9 +77,7 @@ def policy(*risks: tuple[str, str]) -> Policy:
             for name, expires in risks
         ),
     ]
-    parsed, findings = parse_policy(
-        "\n".join(lines).encode(), "policy.yaml", today=date(2026, 1, 1)
-    )
+    parsed, findings = parse_policy("\n".join(lines).encode(), "policy.yaml", today=today)
     assert parsed is not None, findings
     return parsed
 
@@ -247,6 +245,22 @@ async def test_a_target_the_gates_resolve_keeps_its_accepted_risks() -> None:
             "image": release_image("4.15.14"),
             "version": "4.15.14",
         }
+
+
+async def test_an_acceptance_expired_when_the_policy_was_read_is_named_by_the_gate() -> None:
+    async with Sandbox(SandboxOptions(scenario=SCENARIO, feature_set="TechPreviewNoUpgrade")) as sb:
+        live = sb.api.get(CLUSTER_VERSIONS, "", "version")
+        rules = policy(("EtcdDefragStall", "2026-05-31"), today=NOW.date())
+        assert accepted_risk_names(rules, NOW) == ()
+        upgrade = check_upgrade(git({"version": "4.15.14"}), live, rules, NOW)
+        assert upgrade.decision.action == "block"
+        [row] = upgrade.decision.blocking
+        assert (row.verdict, row.reason) == (Verdict.BLOCK, "RisksNotAccepted")
+        assert "EtcdDefragStall: " in row.evidence
+        assert "[acceptance expired 2026-05-31]" in row.evidence
+        assert [(risk.name, risk.accepted) for risk in upgrade.risks] == [
+            ("EtcdDefragStall", False)
+        ]
 
 
 # --- reading the operator's answer ----------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import pytest
 
@@ -17,7 +17,7 @@ from agent.model.policy import (
     Mode,
     Policy,
 )
-from agent.upgrade.decision import gate_settings
+from agent.upgrade.decision import accepted_risk_names, gate_settings
 from agent.upgrade.policy import parse_policy
 
 TODAY = date(2025, 6, 1)
@@ -242,7 +242,7 @@ def test_cron_errors_say_which_field_is_wrong() -> None:
     assert found[0].field == ".spec.maintenanceWindows[0].cron"
 
 
-def test_an_expired_risk_is_a_warning_and_stops_counting() -> None:
+def test_an_expired_risk_is_a_warning_is_kept_for_the_gates_and_stops_counting() -> None:
     body = (
         "  acceptedRisks:\n"
         "  - {name: Old, reason: r, approvedBy: me, expires: 2025-05-31}\n"
@@ -257,7 +257,8 @@ def test_an_expired_risk_is_a_warning_and_stops_counting() -> None:
     )
     assert warning.location.column == 53
     assert policy is not None
-    assert [risk.name for risk in policy.accepted_risks] == ["Today"]
+    assert [risk.name for risk in policy.accepted_risks] == ["Old", "Today"]
+    assert accepted_risk_names(policy, datetime.combine(TODAY, time(12), UTC)) == ("Today",)
 
 
 def test_an_expired_force_window_is_a_warning_and_is_kept_for_the_gates_to_name() -> None:

@@ -89,8 +89,8 @@ class DriftActions:
 class Policy:
     """A cluster's upgrade policy; `Policy()` is the policy of a cluster without a file.
 
-    `accepted_risks` holds only the risks still in force: expired ones stop counting.
-    `allow_force` is kept after its `until`, so the gates can say force has expired.
+    `accepted_risks` keeps expired acceptances and `allow_force` is kept after its `until`,
+    so the gates can name the day one ended; neither counts after it.
     An empty `maintenance_windows` means upgrades may start at any time.
     """
 

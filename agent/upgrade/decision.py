@@ -41,7 +41,7 @@ def gate_settings(policy: Policy) -> GateSettings:
 def accepted_risk_names(policy: Policy, now: datetime) -> tuple[str, ...]:
     """The risks the policy accepts at `now` (their acceptance not yet expired), by name."""
     accepted = gate_settings(policy).accepted_risks
-    return tuple(sorted(name for name, until in accepted.items() if until is None or until > now))
+    return tuple(sorted(name for name, until in accepted.items() if _in_force(until, now)))
 
 
 def with_accepted_risks(desired: DesiredState, names: tuple[str, ...]) -> DesiredState:
@@ -108,10 +108,15 @@ def _risks(
             risk.name,
             risk.message,
             risk.url,
-            risk.name in accepted and (accepted[risk.name] or now) >= now,
+            risk.name in accepted and _in_force(accepted[risk.name], now),
         )
         for risk in found.risks
     )
+
+
+def _in_force(until: datetime | None, now: datetime) -> bool:
+    """An acceptance counts before its end (the gates judge it the same way)."""
+    return until is None or until > now
 
 
 def _instant(moment: date | datetime) -> datetime:

@@ -343,12 +343,12 @@ class _Reader:
         if name is None or reason is None or approved_by is None or expires is None:
             return None
         if self.expired(expires):
+            # Kept: it no longer counts, and the gates name the day it ended.
             message = (
                 f"the acceptance of {name} expired on {expires.isoformat()}; it no longer counts"
             )
             hint = "renew the acceptance with a new expires date and approval, or remove it"
             self.report(pr.POLICY_RISK_EXPIRED, at, message, hint)
-            return None
         return AcceptedRisk(name, reason, approved_by, expires)
 
     def duplicate_risks(self, value: Any) -> None:
