@@ -22,7 +22,9 @@ class ManifestDocument:
     `body` holds only plain dict / list / str / int / float / bool / None values.
     `index` is the 0-based document number in its file; `item` the index inside a
     `kind: List` wrapper, when the object came from one. `yaml11_types` names the plain
-    scalars read as text here that kubectl and oc (YAML 1.1) read as another JSON type.
+    scalars read as text here that kubectl and oc (YAML 1.1) read as another JSON type;
+    `yaml11_keys` maps plain mapping keys they name otherwise (by the path of the value under
+    the key) to that name, or to None where they refuse the key.
     """
 
     file: str
@@ -31,6 +33,7 @@ class ManifestDocument:
     body: JsonObject
     positions: PositionMap
     yaml11_types: Mapping[FieldPath, str] = field(default_factory=dict)
+    yaml11_keys: Mapping[FieldPath, str | None] = field(default_factory=dict)
 
     def at_key(self, path: FieldPath) -> SourceLocation:
         where = self.positions.key(path)

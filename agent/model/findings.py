@@ -55,6 +55,11 @@ YAML_UNSUPPORTED = Rule("yaml-unsupported", E, "a YAML feature the Kubernetes de
 YAML_AMBIGUOUS_VALUE = Rule(
     "yaml-ambiguous-value", E, "an unquoted value kubectl (YAML 1.1) reads as a boolean or number"
 )
+YAML_AMBIGUOUS_KEY = Rule(
+    "yaml-ambiguous-key",
+    E,
+    "an unquoted label or annotation key kubectl (YAML 1.1) reads as a boolean, number or null",
+)
 DOCUMENT_NOT_MAPPING = Rule("document-not-mapping", E, "a document is not a mapping")
 DOCUMENT_OTHER_KIND = Rule("document-other-kind", E, "a document is not a ClusterVersion")
 

@@ -202,7 +202,11 @@ def _classify(
         return
     kind = body.get("kind")
     if kind == KIND:
-        documents.append(ManifestDocument(file, index, None, body, positions, built.yaml11_types))
+        documents.append(
+            ManifestDocument(
+                file, index, None, body, positions, built.yaml11_types, built.yaml11_keys
+            )
+        )
         return
     if kind in LIST_KINDS and isinstance(body.get("items"), list):
         for item_index, item in enumerate(body["items"]):
@@ -215,8 +219,9 @@ def _classify(
                 found.append(_other_kind(file, item_positions.start, item_label, item))
             else:
                 types = _below(built.yaml11_types, prefix)
+                keys = _below(built.yaml11_keys, prefix)
                 documents.append(
-                    ManifestDocument(file, index, item_index, item, item_positions, types)
+                    ManifestDocument(file, index, item_index, item, item_positions, types, keys)
                 )
         return
     found.append(_other_kind(file, positions.value(("kind",)), label, body))

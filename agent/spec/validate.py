@@ -25,6 +25,7 @@ from agent.model.findings import Finding
 from agent.model.source import FieldPath, format_field_path
 from agent.spec.rules import check_spec_rules
 from agent.spec.suggest import closest
+from agent.spec.yaml_events import yaml11_type
 
 _JSON_TYPE_NAMES = {
     type(None): "null",
@@ -149,6 +150,27 @@ def _ambiguous(doc: ManifestDocument, path: FieldPath, value: str) -> Finding:
     )
 
 
+def _ambiguous_key(doc: ManifestDocument, path: FieldPath) -> Finding | None:
+    """A plain key kubectl and oc name otherwise, or refuse (YAML 1.1 reads it as a boolean,
+    number or null, and sigs.k8s.io/yaml writes that value back as text its own way)."""
+    if path not in doc.yaml11_keys:
+        return None
+    kubectl_key, key, field = doc.yaml11_keys[path], str(path[-1]), format_field_path(path)
+    if kubectl_key is None:
+        what = "null" if yaml11_type(key) == "null" else "a number only a uint64 holds"
+        reading = f"refuse the file: they read the unquoted key {key} as {what}, not text"
+    else:
+        reading = f"name the unquoted key {key} {kubectl_key!r} (YAML 1.1 reads it as a"
+        reading += f" {'boolean' if kubectl_key in ('true', 'false') else 'number'}); cvsync"
+        reading += f" (YAML 1.2) keeps {key!r}: the same file would mean two things"
+    return rules.YAML_AMBIGUOUS_KEY.at(
+        doc.at_key(path),
+        f"{field}: kubectl and oc {reading}",
+        f'put the key in quotes ("{key}": ...) so that every reader takes it as text',
+        field,
+    )
+
+
 def _type_error(doc: ManifestDocument, path: FieldPath, expected: str, value: Any) -> Finding:
     field = format_field_path(path)
     actual = json_type(value)
@@ -254,6 +276,8 @@ def _check_string_map(
         out.append(_type_error(doc, path, "object", value))
         return
     for key, item in value.items():
+        if (finding := _ambiguous_key(doc, (*path, key))) is not None:
+            out.append(finding)
         if not isinstance(item, str):
             out.append(_type_error(doc, (*path, key), "string", item))
         elif (*path, key) in doc.yaml11_types:

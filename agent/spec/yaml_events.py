@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 import re
+import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Protocol
 
 from agent.model.source import FieldPath, Position
@@ -37,6 +39,7 @@ _GO_BOOLEANS = frozenset(
         "n", "N", "no", "No", "NO", "off", "Off", "OFF", "false", "False", "FALSE",
     }
 )  # fmt: skip
+_GO_TRUE_WORDS = frozenset({"y", "yes", "on", "true"})
 _GO_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 # resolve.go's resolveTable: the first characters of everything it does not keep as text.
 _GO_NUMBER_HINTS = frozenset("+-0123456789")
@@ -96,6 +99,57 @@ def yaml11_type(value: str) -> str | None:
     return None
 
 
+def yaml11_key_text(value: str) -> str | None:
+    """The label kubectl and oc make of the plain key `value` (sigs.k8s.io/yaml turns each key
+    go-yaml read back into text its own way), or None where they refuse the file: a null key,
+    or one only a uint64 holds."""
+    kubectl_type = yaml11_type(value)
+    if kubectl_type is None:
+        return value
+    if kubectl_type == "boolean":
+        return "true" if value.lower() in _GO_TRUE_WORDS else "false"
+    if kubectl_type == "integer":
+        number = _go_int_value(_GO_INT.match(value.replace("_", "")))
+        return str(number) if _INT64_MIN <= number < 2**63 else None
+    if kubectl_type == "number":
+        return _go_float32_text(value)
+    return None
+
+
+def _go_int_value(match: re.Match[str] | None) -> int:
+    assert match is not None  # yaml11_type said integer
+    sign, hexa, octal, binary, zero_octal, decimal = match.groups()
+    for digits, base in ((hexa, 16), (octal, 8), (binary, 2), (zero_octal, 8), (decimal, 10)):
+        if digits is not None:
+            return -int(digits or "0", base) if sign == "-" else int(digits or "0", base)
+    raise AssertionError(match.string)
+
+
+def _go_float32_text(value: str) -> str:
+    """strconv.FormatFloat(v, 'g', -1, 32), with go-yaml's .inf/-.inf/.nan, as sigs.k8s.io/yaml
+    writes a float key."""
+    if value in _GO_SPECIAL_FLOATS:
+        word = value.lstrip("+-.").lower()
+        return ".nan" if word == "nan" else ("-.inf" if value.startswith("-") else ".inf")
+    number = float(value.replace("_", ""))
+    try:
+        single = struct.unpack("<f", struct.pack("<f", number))[0]
+    except OverflowError:  # past float32's range: Go's conversion gives an infinity
+        return "-.inf" if number < 0 else ".inf"
+    if single == 0:
+        return "-0" if math.copysign(1.0, single) < 0 else "0"
+    packed = struct.pack("<f", single)
+    for places in range(9):  # the fewest digits that read back as the same float32
+        shortest = f"{single:.{places}e}"
+        if struct.pack("<f", float(shortest)) == packed:
+            break
+    mantissa, exponent_text = shortest.split("e")
+    exponent = int(exponent_text)
+    if exponent < -4 or exponent >= 6:  # %e, as Go's shortest 'g' decides
+        return f"{mantissa}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
+    return f"{Decimal(shortest):f}"
+
+
 class Mark(Protocol):
     line: int
     column: int
@@ -120,6 +174,9 @@ class BuiltDocument:
     duplicate_keys: list[tuple[str, Position, Position]] = field(default_factory=list)
     # Plain scalars read here as text that kubectl reads as another type (yaml11_type).
     yaml11_types: dict[FieldPath, str] = field(default_factory=dict)
+    # Plain mapping keys kubectl names otherwise (yaml11_key_text; None: it refuses them), by
+    # the path of the value under them.
+    yaml11_keys: dict[FieldPath, str | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -252,8 +309,13 @@ class _DocumentBuilder:
         where = _position(event.start_mark)
         plain = event.style in (None, "")
         if self._expects_key():
-            # Keys stay as written: the Kubernetes decoder turns every key into a string.
+            # Keys stay as written here; kubectl turns a key it reads as another type back
+            # into text its own way (on -> "true", 0x1F -> "31"), so those are noted.
             self._take_key(event.value, where)
+            if plain and event.tag is None:
+                kubectl_key = yaml11_key_text(event.value)
+                if kubectl_key != event.value:
+                    self.doc.yaml11_keys[(*self.stack[-1].path, event.value)] = kubectl_key
             return
         path = self._child_path(where)
         value = resolve_scalar(event.value, event.tag, plain, where)
