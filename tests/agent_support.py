@@ -98,6 +98,39 @@ class Agent:
             await asyncio.sleep(0.02)
 
 
+@dataclass(frozen=True)
+class Seeded:
+    """A sandbox whose ClusterVersion the installer left, and a remote whose spec matches it."""
+
+    sandbox: Sandbox
+    remote: Remote
+    cluster_id: str
+    channel: str
+
+
+@asynccontextmanager
+async def seeded_cluster(
+    tmp_path: Path,
+    scenario: str,
+    *,
+    time_scale: float = 3000,
+    feature_set: FeatureSet = "Default",
+    **knobs: Any,
+) -> AsyncIterator[Seeded]:
+    options = SandboxOptions(scenario=scenario, time_scale=time_scale, feature_set=feature_set)
+    async with Sandbox(options) as sandbox:
+        assert sandbox.simulator is not None
+        if knobs:
+            sandbox.simulator.knobs = replace(sandbox.simulator.knobs, **knobs)
+        sandbox.access.set_rules("cvsync", FULL_ACCESS)
+        live = sandbox.store.get(sandbox.api.key(CLUSTER_VERSIONS, "", "version"))
+        assert live is not None
+        cluster_id, channel = live["spec"]["clusterID"], live["spec"]["channel"]
+        remote = Remote(tmp_path / "git")
+        remote.commit({SPEC_PATH: spec(cluster_id, channel)}, CLUSTER)
+        yield Seeded(sandbox, remote, cluster_id, channel)
+
+
 @asynccontextmanager
 async def running_agent(
     tmp_path: Path,
@@ -109,60 +142,67 @@ async def running_agent(
     webhook_secret: bytes | None = None,
     **knobs: Any,
 ) -> AsyncIterator[Agent]:
-    options = SandboxOptions(scenario=scenario, time_scale=time_scale, feature_set=feature_set)
-    async with Sandbox(options) as sandbox:
-        assert sandbox.simulator is not None
-        if knobs:
-            sandbox.simulator.knobs = replace(sandbox.simulator.knobs, **knobs)
-        sandbox.access.set_rules("cvsync", FULL_ACCESS)
-        kubeconfig = sandbox.kubeconfig(tmp_path / "kubeconfig", user="cvsync")
-        live = sandbox.store.get(sandbox.api.key(CLUSTER_VERSIONS, "", "version"))
-        assert live is not None
-        cluster_id, channel = live["spec"]["clusterID"], live["spec"]["channel"]
-        remote = Remote(tmp_path / "git")
-        remote.commit({SPEC_PATH: spec(cluster_id, channel)}, CLUSTER)
-        settings = Settings(
-            cluster=CLUSTER,
-            git=GitSettings(repo=remote.url, workdir=tmp_path / "agent", interval=3600),
-            kubeconfig=kubeconfig,
-            http_port=0,
-            resync_interval=3600,
-        )
-        paths = (SPEC_PATH, POLICY_PATH)
-        source = GitCloneSource(remote.url, "main", tmp_path / "agent" / "repo", paths)
-        cluster = await KubeCluster.connect(kubeconfig=kubeconfig)
-        writer = StatusWriter(remote.url, "main", tmp_path / "agent" / "status", None)
-        writeback = WriteBack(CLUSTER, writer, min_interval=0)
-        reconciler = Reconciler(settings, source, cluster, clock=clock)
-        outcomes: list[CycleOutcome] = []
-        cycle = reconciler.cycle
+    async with (
+        seeded_cluster(
+            tmp_path, scenario, time_scale=time_scale, feature_set=feature_set, **knobs
+        ) as seeded,
+        agent_on(seeded, tmp_path / "agent", clock, webhook_secret) as agent,
+    ):
+        yield agent
 
-        async def recorded(*, refresh_source: bool) -> CycleOutcome:
-            outcome = await cycle(refresh_source=refresh_source)
-            outcomes.append(outcome)
-            return outcome
 
-        reconciler.cycle = recorded  # type: ignore[method-assign]
-        runtime = Runtime(
-            settings,
-            reconciler,
-            cluster,
-            writeback=writeback,
-            events=cluster.events("default"),
-            clock=clock,
-            webhook_secret=webhook_secret,
+@asynccontextmanager
+async def agent_on(
+    seeded: Seeded, workdir: Path, clock: Any = None, webhook_secret: bytes | None = None
+) -> AsyncIterator[Agent]:
+    """An agent with its own work directory on a seeded cluster: the first one, or another
+    started after one stopped (a restart, a new leader)."""
+    sandbox, remote = seeded.sandbox, seeded.remote
+    kubeconfig = sandbox.kubeconfig(workdir.parent / f"kubeconfig-{workdir.name}", user="cvsync")
+    settings = Settings(
+        cluster=CLUSTER,
+        git=GitSettings(repo=remote.url, workdir=workdir, interval=3600),
+        kubeconfig=kubeconfig,
+        http_port=0,
+        resync_interval=3600,
+    )
+    paths = (SPEC_PATH, POLICY_PATH)
+    source = GitCloneSource(remote.url, "main", workdir / "repo", paths)
+    cluster = await KubeCluster.connect(kubeconfig=kubeconfig)
+    writer = StatusWriter(remote.url, "main", workdir / "status", None)
+    writeback = WriteBack(CLUSTER, writer, min_interval=0)
+    reconciler = Reconciler(settings, source, cluster, clock=clock)
+    outcomes: list[CycleOutcome] = []
+    cycle = reconciler.cycle
+
+    async def recorded(*, refresh_source: bool) -> CycleOutcome:
+        outcome = await cycle(refresh_source=refresh_source)
+        outcomes.append(outcome)
+        return outcome
+
+    reconciler.cycle = recorded  # type: ignore[method-assign]
+    runtime = Runtime(
+        settings,
+        reconciler,
+        cluster,
+        writeback=writeback,
+        events=cluster.events("default"),
+        clock=clock,
+        webhook_secret=webhook_secret,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(runtime.run(stop))
+    try:
+        await runtime.wait_for_cycles(1, timeout=20)
+        yield Agent(
+            sandbox, remote, runtime, writeback, seeded.cluster_id, seeded.channel, outcomes
         )
-        stop = asyncio.Event()
-        task = asyncio.create_task(runtime.run(stop))
-        try:
-            await runtime.wait_for_cycles(1, timeout=20)
-            yield Agent(sandbox, remote, runtime, writeback, cluster_id, channel, outcomes)
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 20)
-            await cluster.close()
-            await source.close()
-            await writer.close()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+        await cluster.close()
+        await source.close()
+        await writer.close()
 
 
 async def until(check: Callable[[], bool], timeout: float = 30.0) -> None:

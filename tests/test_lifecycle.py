@@ -18,8 +18,14 @@ from conftest import corpus_path
 from ruamel.yaml import YAML
 
 from agent.model.gates import GateDecision, UpgradeCheck, WindowState
-from agent.model.lifecycle import LifecycleState, UpdateLifecycle
-from agent.upgrade.lifecycle import Target, git_target, observe_update, stall_deadline
+from agent.model.lifecycle import LifecycleState, RecordedProgress, UpdateLifecycle
+from agent.upgrade.lifecycle import (
+    Target,
+    git_target,
+    observe_update,
+    resume_progress,
+    stall_deadline,
+)
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 PROGRESSING_16 = "4.14.1-progressing-16pct-partial-conditional-recommended.yaml"
@@ -132,6 +138,51 @@ def test_no_progress_for_stall_after_is_stalled_and_progress_clears_it() -> None
     )  # fmt: skip
     assert resumed.state is LifecycleState.PROGRESSING
     assert resumed.progress_at == NOW + timedelta(seconds=30)
+
+
+@pytest.mark.corpus
+def test_after_a_restart_the_recorded_progress_time_counts_while_the_operator_says_the_same() -> (
+    None
+):
+    obj, target, stall_after = captured(PROGRESSING_85), Target("4.14.1", ""), timedelta(minutes=90)
+    message = condition(obj, "Progressing")["message"]
+    before = NOW - timedelta(minutes=80)  # when the agent that wrote the status file saw it
+    restarted = observe(obj, target, stall_after=stall_after)
+    assert restarted.progress_at == NOW
+    resumed = resume_progress(restarted, RecordedProgress("4.14.1", message, before))
+    assert resumed is not None
+    assert resumed.progress_at == before
+    assert stall_deadline(resumed, stall_after) == before + stall_after
+    later = NOW + timedelta(minutes=10)
+    stalled = observe(obj, target, now=later, stall_after=stall_after, previous=resumed)
+    assert stalled.state is LifecycleState.STALLED
+    assert "no progress since 2026-12-05T10:40:00Z" in (stalled.message or "")
+    # Without the record, the restart would have put the stall off to NOW + 90 minutes.
+    fresh = observe(obj, target, now=later, stall_after=stall_after, previous=restarted)
+    assert fresh.state is LifecycleState.PROGRESSING
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize(
+    "recorded",
+    [
+        RecordedProgress("4.14.1", "Working towards 4.14.1: 1 of 2 done", NOW),  # it moved since
+        RecordedProgress("4.14.2", "", NOW),  # another target
+        RecordedProgress("4.14.1", "", NOW + timedelta(minutes=1)),  # not earlier
+    ],
+    ids=["moved", "other-target", "later"],
+)
+def test_a_record_of_other_progress_changes_nothing(recorded: RecordedProgress) -> None:
+    obj = captured(PROGRESSING_85)
+    restarted = observe(obj, Target("4.14.1", ""))
+    if recorded.message == "":
+        recorded = RecordedProgress(
+            recorded.target, condition(obj, "Progressing")["message"], recorded.progress_at
+        )
+    assert resume_progress(restarted, recorded) is restarted
+    completed = observe(captured(COMPLETED), Target("4.14.1", ""))
+    assert resume_progress(completed, recorded) is completed
+    assert resume_progress(None, recorded) is None
 
 
 def found_waiting_on(obj: dict[str, Any]) -> str:

@@ -16,9 +16,20 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from agent_support import POLICY_HEAD, POLICY_PATH, SPEC_PATH, Agent, running_agent, spec, until
+from agent_support import (
+    POLICY_HEAD,
+    POLICY_PATH,
+    SPEC_PATH,
+    Agent,
+    agent_on,
+    running_agent,
+    seeded_cluster,
+    spec,
+    until,
+)
 from conftest import REPO_ROOT
 from gitrepo import git
+from ruamel.yaml import YAML
 
 from agent.clock import SteppedClock
 from agent.engine.reconciler import Result
@@ -181,3 +192,42 @@ async def test_an_update_without_progress_for_stall_after_is_stalled_until_it_mo
         await until(lambda: lifecycle_state(agent) is not LifecycleState.STALLED, 60)
         assert lifecycle_state(agent) in (LifecycleState.PROGRESSING, LifecycleState.COMPLETED)
         await until(lambda: lifecycle_state(agent) is LifecycleState.COMPLETED, 60)
+
+
+async def test_a_restarted_agent_counts_a_stall_from_the_progress_its_predecessor_recorded(
+    tmp_path: Path,
+) -> None:
+    """A restart (or a new leader) does not put a stall off by stallAfter: the progress time
+    comes back from the status file the agent before it committed."""
+    start = datetime.now(UTC).replace(microsecond=0)
+    async with seeded_cluster(tmp_path, "slow-worker-pools", time_scale=300) as seeded:
+        # One tick is 0.4 s: the pools hold progress for 30 ticks (12 s of real time).
+        async with agent_on(seeded, tmp_path / "first", SteppedClock(start)) as first:
+            target = first.live()["status"]["availableUpdates"][0]["version"]
+            await first.commit(
+                {
+                    POLICY_PATH: POLICY_HEAD + "  stallAfter: 20s\n",
+                    SPEC_PATH: spec(first.cluster_id, first.channel, target),
+                },
+                f"update to {target}",
+            )
+            await until(lambda: "waitingOn: machine-config" in first.status_file(), 60)
+            update = YAML(typ="safe").load(first.status_file())["update"]
+        recorded = datetime.fromisoformat(update["progressAt"].replace("Z", "+00:00"))
+        assert recorded == start  # the first agent's clock stood still
+        # The next agent starts 10 s later by its clock: counting from its own start, the
+        # update would not be stalled before start + 30 s.
+        clock = SteppedClock(start + timedelta(seconds=10))
+        async with agent_on(seeded, tmp_path / "second", clock) as second:
+
+            def progress_resumed() -> bool:
+                found = second.runtime.reconciler.lifecycle
+                return found is not None and found.progress_at == recorded
+
+            await until(progress_resumed, 20)
+            await clock.move_to(start + timedelta(seconds=21))
+            await until(lambda: lifecycle_state(second) is LifecycleState.STALLED, 10)
+            stalled = second.runtime.reconciler.lifecycle
+            assert stalled is not None
+            assert f"no progress since {update['progressAt']}" in (stalled.message or "")
+            assert second.events("UpdateStalled")[0]["type"] == "Warning"

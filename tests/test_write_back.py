@@ -4,6 +4,7 @@ started and completed on a real remote, and nothing is committed while nothing c
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gitrepo import Remote, git
@@ -13,7 +14,8 @@ from agent.adapters.git_writer import StatusWriter
 from agent.adapters.kube import KubeCluster
 from agent.engine.reconciler import Reconciler
 from agent.engine.runtime import Runtime
-from agent.engine.writeback import WriteBack
+from agent.engine.writeback import RecordedStatus, WriteBack, recorded_in
+from agent.model.lifecycle import RecordedProgress
 from agent.sandbox.apiserver.access import FULL_ACCESS
 from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS
 from agent.sandbox.server import Sandbox, SandboxOptions
@@ -119,3 +121,24 @@ async def _until(check: object, timeout: float = 15.0) -> None:
     while not check():  # type: ignore[operator]
         assert asyncio.get_running_loop().time() < deadline
         await asyncio.sleep(0.05)
+
+
+def test_a_status_file_carries_progress_only_for_an_update_under_way() -> None:
+    moving = (
+        b"update:\n  state: progressing\n  target: 4.16.3\n"
+        b"  message: 'Working towards 4.16.3: 700 of 845 done (82% complete)'\n"
+        b"  progressAt: '2026-12-05T10:40:00Z'\ncvsync:\n  lastApplied: main@sha1:"
+        + b"0123456789" * 4
+        + b"\n"
+    )
+    found = recorded_in(moving)
+    assert found.progress == RecordedProgress(
+        "4.16.3",
+        "Working towards 4.16.3: 700 of 845 done (82% complete)",
+        datetime(2026, 12, 5, 10, 40, tzinfo=UTC),
+    )
+    assert str(found.last_applied) == "main@sha1:" + "0123456789" * 4
+    assert recorded_in(moving.replace(b"progressing", b"completed")).progress is None
+    assert recorded_in(moving.replace(b"2026-12-05T10:40:00Z", b"yesterday")).progress is None
+    for unreadable in (None, b"", b"[", b"- a list\n", b"update: 3\n"):
+        assert recorded_in(unreadable) == RecordedStatus()

@@ -30,7 +30,7 @@ from agent.model.documents import ManifestDocument
 from agent.model.drift import Drift
 from agent.model.findings import Finding, Severity
 from agent.model.gates import UpgradeCheck
-from agent.model.lifecycle import UpdateLifecycle
+from agent.model.lifecycle import RecordedProgress, UpdateLifecycle
 from agent.model.policy import Mode, Policy
 from agent.model.revision import Revision, Snapshot
 from agent.settings import Settings
@@ -41,7 +41,7 @@ from agent.sync.diff import diff
 from agent.sync.drift_policy import GitChanges, taken_back
 from agent.sync.plan import plan_apply
 from agent.upgrade.decision import accepted_risk_names, check_upgrade, with_accepted_risks
-from agent.upgrade.lifecycle import git_target, observe_update
+from agent.upgrade.lifecycle import git_target, observe_update, resume_progress
 from agent.upgrade.policy import parse_policy
 
 # Findings quote the values they reject, and a value may be as long as the file (1 MiB). A
@@ -219,6 +219,16 @@ class Reconciler:
             previous=self.lifecycle,
         )
         return self.lifecycle
+
+    def resume_progress(self, recorded: RecordedProgress) -> bool:
+        """Date the progress of git's target from the status file written before a restart
+        or a change of leader, when the operator still says what it said then; True when
+        that moved it back (the next observation may then find a stall)."""
+        resumed = resume_progress(self.lifecycle, recorded)
+        if resumed is self.lifecycle:
+            return False
+        self.lifecycle = resumed
+        return True
 
     def _take_spec(self, snapshot: Snapshot) -> CycleOutcome | None:
         path = self.settings.cluster_spec_path

@@ -147,6 +147,11 @@ class Runtime:
             helpers.append(
                 asyncio.create_task(self._once_elected(self.writeback.run), name="write-back")
             )
+            helpers.append(
+                asyncio.create_task(
+                    self._once_elected(self._resume_progress), name="resume-progress"
+                )
+            )
         if self.settings.git.repo is not None:
             helpers.append(
                 asyncio.create_task(
@@ -205,6 +210,25 @@ class Runtime:
         async with self._cycles_done, asyncio.timeout(timeout):
             await self._cycles_done.wait_for(lambda: self.cycles >= count)
         return self.last_outcome
+
+    async def _resume_progress(self) -> None:
+        """After a restart or a change of leader, an update without progress is stalled
+        stallAfter from when its progress last moved, as the status file in git recorded it,
+        not stallAfter from now. Once, after the first cycle has observed git's target."""
+        assert self.writeback is not None
+        recorded = (await self.writeback.recorded()).progress
+        if recorded is None:
+            return
+        async with self._cycles_done:
+            await self._cycles_done.wait_for(lambda: self.cycles >= 1)
+        if self.reconciler.resume_progress(recorded):
+            _LOG.info(
+                "progress of %s last moved at %s, before this agent started",
+                recorded.target,
+                f"{recorded.progress_at:%Y-%m-%dT%H:%M:%SZ}",
+                extra={"reason": "ProgressResumed"},
+            )
+            self.trigger("resumed", refresh_source=False)
 
     async def _once_elected(self, body: Callable[[], Awaitable[None]]) -> None:
         if self.leadership is not None:

@@ -25,6 +25,7 @@ from ruamel.yaml.error import YAMLError
 from agent.adapters.git_writer import status_commit_message
 from agent.engine.reconciler import CycleOutcome
 from agent.errors import SourceError
+from agent.model.lifecycle import RecordedProgress
 from agent.model.revision import Revision
 from agent.model.status import AgentState, FieldConflict, StatusSummary
 from agent.report.status_markdown import render_drift_report_markdown, render_markdown
@@ -68,17 +69,46 @@ def status_path(cluster: str) -> str:
     return f"status/{cluster}.yaml"
 
 
-def _last_applied_in(data: bytes | None) -> Revision | None:
-    """cvsync.lastApplied of a status file cvsync wrote; None when absent or unreadable."""
+@dataclass(frozen=True, slots=True)
+class RecordedStatus:
+    """What the status file cvsync wrote before (a restart, another leader) says."""
+
+    last_applied: Revision | None = None
+    progress: RecordedProgress | None = None
+
+
+# The lifecycle states of git's target whose progress time a status file carries over.
+_MOVING_STATES = frozenset({"accepted", "progressing", "stalled"})
+
+
+def recorded_in(data: bytes | None) -> RecordedStatus:
+    """cvsync.lastApplied and the update's progress of a status file cvsync wrote; empty
+    when absent or unreadable."""
     if not data:
-        return None
+        return RecordedStatus()
     try:
         document = YAML(typ="safe").load(data)
     except YAMLError:
-        return None
-    agent = document.get("cvsync") if isinstance(document, dict) else None
+        return RecordedStatus()
+    if not isinstance(document, dict):
+        return RecordedStatus()
+    agent, update = document.get("cvsync"), document.get("update")
     text = agent.get("lastApplied") if isinstance(agent, dict) else None
-    return Revision.parse(text) if isinstance(text, str) else None
+    last_applied = Revision.parse(text) if isinstance(text, str) else None
+    return RecordedStatus(last_applied, _progress_in(update))
+
+
+def _progress_in(update: Any) -> RecordedProgress | None:
+    if not isinstance(update, dict) or update.get("state") not in _MOVING_STATES:
+        return None
+    target, message, moved = (update.get(key) for key in ("target", "message", "progressAt"))
+    if not (isinstance(target, str) and isinstance(message, str) and isinstance(moved, str)):
+        return None
+    try:
+        progress_at = datetime.fromisoformat(moved.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return RecordedProgress(target, message, progress_at)
 
 
 def status_files(cluster: str, summary: StatusSummary) -> dict[str, bytes]:
@@ -146,7 +176,8 @@ class WriteBack:
         # replaced by a newer view before git has it.
         self._steps: list[tuple[Mapping[str, Any] | None, AgentState]] = []
         self._wake = asyncio.Event()
-        self._recorded: tuple[Revision | None] | None = None  # lastApplied in git, once read
+        self._recorded: RecordedStatus | None = None  # the status file in git, read once
+        self._reading = asyncio.Lock()
         self._refused: str | None = None  # the last refusal no retry changes, logged once
 
     @property
@@ -206,7 +237,7 @@ class WriteBack:
         if live is None:
             return
         if state.last_applied is None:
-            state = replace(state, last_applied=await self._recorded_last_applied())
+            state = replace(state, last_applied=(await self.recorded()).last_applied)
         summary = summarize(live, state)
         key = meaning(summary)
         if self.published is not None and key == self.published.meaning:
@@ -222,18 +253,21 @@ class WriteBack:
         else:
             self.pending = summary
 
-    async def _recorded_last_applied(self) -> Revision | None:
-        """What the status file already in git says cvsync applied last: after a restart the
-        agent has applied nothing yet, and its own record must not turn into null. Read once."""
-        if self._recorded is None:
-            self._recorded = (None,)
-            try:
-                data = await self.sink.read(status_path(self.cluster))
-            except SourceError as exc:
-                _LOG.warning("status file not read: %s", exc.message, extra={"reason": exc.reason})
-                data = None
-            self._recorded = (_last_applied_in(data),)
-        return self._recorded[0]
+    async def recorded(self) -> RecordedStatus:
+        """What the status file already in git says, read once: after a restart the agent has
+        applied nothing yet, and its own record of the last apply must not turn into null;
+        how long git's target has gone without progress counts from before the restart."""
+        async with self._reading:
+            if self._recorded is None:
+                try:
+                    data = await self.sink.read(status_path(self.cluster))
+                except SourceError as exc:
+                    _LOG.warning(
+                        "status file not read: %s", exc.message, extra={"reason": exc.reason}
+                    )
+                    data = None
+                self._recorded = recorded_in(data)
+        return self._recorded
 
     async def flush(self) -> None:
         """Publish what waited: for the interval, or (at once) for the backoff after a give-up."""

@@ -89,3 +89,13 @@ def _duration_text(seconds: int) -> str:
     if hours:
         return f"{hours}h{minutes:02d}m"
     return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedProgress:
+    """What cvsync's last status file says of git's target in progress: the target, the
+    operator's Progressing message then, and when that progress last moved (progressAt)."""
+
+    target: str
+    message: str
+    progress_at: datetime

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agent.model.gates import UpgradeCheck
-from agent.model.lifecycle import LifecycleState, UpdateLifecycle
+from agent.model.lifecycle import LifecycleState, RecordedProgress, UpdateLifecycle
 from agent.upgrade.status_read import mapping, mappings, text, text_or_none
 
 DEFAULT_STALL_AFTER = timedelta(minutes=90)
@@ -239,3 +239,22 @@ def stall_deadline(lifecycle: UpdateLifecycle, stall_after: timedelta) -> dateti
     if lifecycle.progress_at is None:
         return None
     return lifecycle.progress_at + stall_after
+
+
+def resume_progress(
+    lifecycle: UpdateLifecycle | None, recorded: RecordedProgress
+) -> UpdateLifecycle | None:
+    """`lifecycle` with its progress dated from `recorded` (the status file written before a
+    restart or a change of leader) when the operator still says exactly what it said then
+    about the same target; otherwise `lifecycle` itself. A stall is then not put off by the
+    restart."""
+    if lifecycle is None or lifecycle.progress_at is None:
+        return lifecycle
+    in_progress = lifecycle.state in (LifecycleState.ACCEPTED, LifecycleState.PROGRESSING)
+    if not in_progress or lifecycle.target != recorded.target:
+        return lifecycle
+    if (
+        lifecycle.message or ""
+    ) != recorded.message or recorded.progress_at >= lifecycle.progress_at:
+        return lifecycle
+    return replace(lifecycle, progress_at=recorded.progress_at)
