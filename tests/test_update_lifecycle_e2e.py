@@ -231,3 +231,29 @@ async def test_a_restarted_agent_counts_a_stall_from_the_progress_its_predecesso
             assert stalled is not None
             assert f"no progress since {update['progressAt']}" in (stalled.message or "")
             assert second.events("UpdateStalled")[0]["type"] == "Warning"
+
+
+async def test_status_wait_in_a_checkout_counts_a_stall_from_the_committed_status_file(
+    tmp_path: Path,
+) -> None:
+    """A CI job started long after progress stopped says `stalled` at once: the status file
+    in its checkout dates the progress, the wait does not start counting from zero."""
+    hour_ago = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    # The agent's clock stands an hour back, so its status file says progress last moved
+    # then; by its own clock nothing has stalled.
+    clock = SteppedClock(hour_ago)
+    async with running_agent(tmp_path, "slow-worker-pools", clock=clock, time_scale=300) as agent:
+        target = agent.live()["status"]["availableUpdates"][0]["version"]
+        await agent.commit(
+            {
+                POLICY_PATH: POLICY_HEAD + "  stallAfter: 20m\n",
+                SPEC_PATH: spec(agent.cluster_id, agent.channel, target),
+            },
+            f"update to {target}",
+        )
+        await until(lambda: "waitingOn: machine-config" in agent.status_file(), 60)
+        assert lifecycle_state(agent) is LifecycleState.PROGRESSING
+        code, out, err = await cvsync_wait(agent, tmp_path, "--timeout", "8s")
+        assert code == 1, (out, err)
+        assert f"stalled {target}" in out
+        assert f"no progress since {hour_ago:%Y-%m-%dT%H:%M:%SZ}" in out

@@ -14,8 +14,9 @@ from agent.adapters.git_writer import StatusWriter
 from agent.adapters.kube import KubeCluster
 from agent.engine.reconciler import Reconciler
 from agent.engine.runtime import Runtime
-from agent.engine.writeback import RecordedStatus, WriteBack, recorded_in
+from agent.engine.writeback import WriteBack
 from agent.model.lifecycle import RecordedProgress
+from agent.report.status_recorded import RecordedStatus, recorded_in
 from agent.sandbox.apiserver.access import FULL_ACCESS
 from agent.sandbox.apiserver.resources import CLUSTER_VERSIONS
 from agent.sandbox.server import Sandbox, SandboxOptions

@@ -20,13 +20,20 @@ from agent.cli.options import EXIT_FINDINGS, EXIT_OK
 from agent.engine.reconciler import select_policy, select_spec
 from agent.errors import CvsyncError, UsageError
 from agent.model.desired import DesiredState
-from agent.model.lifecycle import LifecycleState, UpdateLifecycle
+from agent.model.lifecycle import LifecycleState, RecordedProgress, UpdateLifecycle
 from agent.model.policy import Policy
 from agent.model.revision import Revision, Snapshot
+from agent.report.status_recorded import recorded_in, status_path
 from agent.settings import DEFAULT_POLICY_PATH, DEFAULT_SPEC_PATH
 from agent.spec.normalize import desired_state
 from agent.upgrade.decision import check_upgrade
-from agent.upgrade.lifecycle import Target, git_target, observe_update, stall_deadline
+from agent.upgrade.lifecycle import (
+    Target,
+    git_target,
+    observe_update,
+    resume_progress,
+    stall_deadline,
+)
 
 # A look at the object at least this often, also when no watch event comes: the clock alone
 # moves a target into or out of a maintenance window.
@@ -45,10 +52,12 @@ class WaitRequest:
 
 @dataclass(frozen=True, slots=True)
 class GitSide:
-    """What the checkout says: the desired state (None without a spec file) and the policy."""
+    """What the checkout says: the desired state (None without a spec file), the policy, and
+    the progress cvsync's status file recorded (None without one)."""
 
     desired: DesiredState | None
     policy: Policy
+    recorded: RecordedProgress | None = None
 
 
 def read_git_side(cluster: str | None, spec_file: Path | None, now: datetime) -> GitSide:
@@ -81,7 +90,16 @@ def read_git_side(cluster: str | None, spec_file: Path | None, now: datetime) ->
             first = problems[0]
             raise UsageError(f"{first.location}: {first.rule}: {first.message}")
         policy = found
-    return GitSide(desired_state(document), policy)
+    return GitSide(desired_state(document), policy, _recorded_progress(cluster))
+
+
+def _recorded_progress(cluster: str | None) -> RecordedProgress | None:
+    """When the agent last saw git's target move, from its status file in the checkout: a
+    stall then counts from there, not from the start of the wait."""
+    if cluster is None:
+        return None
+    path = Path(status_path(cluster))
+    return recorded_in(path.read_bytes()).progress if path.is_file() else None
 
 
 async def wait_for_update(request: WaitRequest) -> int:
@@ -146,6 +164,14 @@ async def _follow(cluster: Any, git: GitSide, request: WaitRequest) -> int:
                 target, live, now=now, stall_after=git.policy.stall_after, held=held,
                 previous=previous,
             )  # fmt: skip
+            if previous is None and git.recorded is not None:
+                dated = resume_progress(lifecycle, git.recorded)
+                if dated is not lifecycle and dated is not None:
+                    # Dated from the status file: observed again at once, it may be stalled.
+                    lifecycle = observe_update(
+                        target, live, now=now, stall_after=git.policy.stall_after, held=held,
+                        previous=dated,
+                    )  # fmt: skip
             if _news(lifecycle, previous):
                 _print(lifecycle, now, request.output)
             previous = lifecycle

@@ -19,16 +19,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from agent.adapters.git_writer import status_commit_message
 from agent.engine.reconciler import CycleOutcome
 from agent.errors import SourceError
-from agent.model.lifecycle import RecordedProgress
-from agent.model.revision import Revision
 from agent.model.status import AgentState, FieldConflict, StatusSummary
 from agent.report.status_markdown import render_drift_report_markdown, render_markdown
+from agent.report.status_recorded import RecordedStatus, recorded_in, status_path
 from agent.report.status_render import render_yaml
 from agent.report.summarize import drift_entries, meaning, summarize, transition
 
@@ -63,52 +59,6 @@ def agent_state(cluster: str, outcome: CycleOutcome, last_applied: Any) -> Agent
         upgrade=outcome.upgrade if outcome.upgrade and outcome.upgrade.pending else None,
         update=outcome.update,
     )
-
-
-def status_path(cluster: str) -> str:
-    return f"status/{cluster}.yaml"
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedStatus:
-    """What the status file cvsync wrote before (a restart, another leader) says."""
-
-    last_applied: Revision | None = None
-    progress: RecordedProgress | None = None
-
-
-# The lifecycle states of git's target whose progress time a status file carries over.
-_MOVING_STATES = frozenset({"accepted", "progressing", "stalled"})
-
-
-def recorded_in(data: bytes | None) -> RecordedStatus:
-    """cvsync.lastApplied and the update's progress of a status file cvsync wrote; empty
-    when absent or unreadable."""
-    if not data:
-        return RecordedStatus()
-    try:
-        document = YAML(typ="safe").load(data)
-    except YAMLError:
-        return RecordedStatus()
-    if not isinstance(document, dict):
-        return RecordedStatus()
-    agent, update = document.get("cvsync"), document.get("update")
-    text = agent.get("lastApplied") if isinstance(agent, dict) else None
-    last_applied = Revision.parse(text) if isinstance(text, str) else None
-    return RecordedStatus(last_applied, _progress_in(update))
-
-
-def _progress_in(update: Any) -> RecordedProgress | None:
-    if not isinstance(update, dict) or update.get("state") not in _MOVING_STATES:
-        return None
-    target, message, moved = (update.get(key) for key in ("target", "message", "progressAt"))
-    if not (isinstance(target, str) and isinstance(message, str) and isinstance(moved, str)):
-        return None
-    try:
-        progress_at = datetime.fromisoformat(moved.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return RecordedProgress(target, message, progress_at)
 
 
 def status_files(cluster: str, summary: StatusSummary) -> dict[str, bytes]:
