@@ -12,10 +12,12 @@ revision, a `current` symlink swapped atomically with os.replace, as git-sync do
   spec declares differs;
 - `cvsync run --local-path <link>`, as deployed next to git-sync.
 
-Each agent is measured in two setups (--setups): the API server alone, the simulated
+Each agent is measured in three setups (--setups): the API server alone, the simulated
 operator's store watch detached, as the issue's own figures were taken on a kube-apiserver
-with no operator; and with the operator, which answers every spec change with a status
-write of its own (observedGeneration, available updates), as on an OpenShift cluster.
+with no operator; with the operator, which answers every spec change with a status write of
+its own (observedGeneration, available updates) from inside the sandbox's event loop; and
+with that operator in its own process (bench/operator_process.py, a client of the HTTP API),
+as on an OpenShift cluster.
 In each, the agent starts on a freshly seeded ClusterVersion (the scenario's object as the
 installer left it, written back into the store), then for each of --rounds rounds (15):
 1. git-sync link swap -> applied: commit the other channel (stable-4.15 <-> fast-4.15) and
@@ -41,7 +43,7 @@ per drift (from the sandbox's request counter; a refused write counts).
 Run from the repository root:
 
     .venv/bin/python bench/latency.py [--rounds N] [--agents cvsync,poller]
-        [--setups apiserver,operator] [--json]
+        [--setups apiserver,operator,operator-process] [--json]
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ import ssl
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,8 +97,13 @@ APPLY_PATCH = "application/apply-patch+yaml"
 AGENTS = ("cvsync", "poller")
 # The issue's own figures came from a kube-apiserver with no operator; on an OpenShift cluster
 # the cluster-version operator answers every spec change with a status write of its own.
-SETUPS = ("apiserver", "operator")
-SETUP_TITLES = {"apiserver": "API server alone", "operator": "with the operator"}
+SETUPS = ("apiserver", "operator", "operator-process")
+SETUP_TITLES = {
+    "apiserver": "API server alone",
+    "operator": "with the operator",
+    "operator-process": "with the operator in its own process",
+}
+OPERATOR_PROCESS = BENCH.parent / "operator_process.py"
 GOAL_SWAP_FLOOR_FACTOR = 5.0
 GOAL_DRIFT_FLOOR_FACTOR = 3.0
 
@@ -343,10 +350,37 @@ async def run(rounds: int, agents: Sequence[str], setups: Sequence[str]) -> dict
 
 
 def setup_of(setup: str, bench: Bench) -> contextlib.AbstractAsyncContextManager[None]:
-    """The API server alone (the operator detached), or with the operator answering."""
+    """The API server alone (the operator detached), with the operator answering from inside
+    the sandbox's loop, or with it answering from its own process over HTTP."""
     if setup == "apiserver":
         return operator_paused(bench.sandbox.store, bench.live)
+    if setup == "operator-process":
+        return operator_process(bench)
     return contextlib.nullcontext()
+
+
+@contextlib.asynccontextmanager
+async def operator_process(bench: Bench) -> AsyncIterator[None]:
+    """The in-process operator detached, and bench/operator_process.py watching instead."""
+    assert bench.sandbox.pki is not None
+    command = [
+        sys.executable, str(OPERATOR_PROCESS), bench.sandbox.url, bench.sandbox.admin_token,
+        str(bench.sandbox.pki.ca.cert), "--scenario", SCENARIO,
+        "--time-scale", str(bench.sandbox.options.time_scale),
+    ]  # fmt: skip
+    async with operator_paused(bench.sandbox.store, bench.live):
+        process = await asyncio.create_subprocess_exec(
+            *command, env=bench.env, stderr=asyncio.subprocess.PIPE
+        )
+        try:
+            assert process.stderr is not None
+            first = await asyncio.wait_for(process.stderr.readline(), SAMPLE_TIMEOUT_S)
+            if b"watching" not in first:
+                raise SystemExit(f"bench: the operator process did not start: {first!r}")
+            yield
+        finally:
+            process.terminate()
+            await process.wait()
 
 
 # --- the output -------------------------------------------------------------------------
@@ -494,8 +528,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--setups",
         type=_choices(SETUPS),
         default=list(SETUPS),
-        help="the API server alone, with the simulated operator, or both (default: "
-        "apiserver,operator)",
+        help="the API server alone, with the simulated operator in the sandbox's loop, with it "
+        "in its own process (default: all three)",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument(
