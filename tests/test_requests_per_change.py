@@ -10,7 +10,7 @@ from collections.abc import Callable
 from contextlib import aclosing
 from pathlib import Path
 
-from agent_support import CLUSTER, SPEC_PATH, Agent, running_agent, spec
+from agent_support import CLUSTER, SPEC_PATH, Agent, running_agent, spec, until
 from gitrepo import Remote
 
 from agent.adapters.git import GitCloneSource
@@ -107,18 +107,76 @@ async def test_an_idle_resync_makes_no_request(tmp_path: Path) -> None:
 
 
 async def test_a_hand_edit_is_taken_back_with_one_request_and_no_read(tmp_path: Path) -> None:
+    """The operator answers each edit with a status write: still one write per edit."""
     async with running_agent(tmp_path, "idle-4.15") as agent:
         await agent.commit({SPEC_PATH: spec(agent.cluster_id, "fast-4.15")}, "fast")
         await idle(agent)
-        before = counted(agent.sandbox)
-        seen = len(agent.outcomes)
-        hand_edit(agent, "candidate-4.15")
-        outcome = await agent.outcome(lambda o: o.reason == "DriftCorrected", since=seen)
-        assert outcome.message.startswith('took back .spec.channel from "oc"')
+        cluster = agent.runtime.cluster
+        assert isinstance(cluster, KubeCluster)
+        assert cluster.operator_answers
+        for edit in range(5):
+            before = counted(agent.sandbox)
+            seen = len(agent.outcomes)
+            hand_edit(agent, "candidate-4.15")
+            outcome = await agent.outcome(lambda o: o.reason == "DriftCorrected", since=seen)
+            assert outcome.message.startswith('took back .spec.channel from "oc"')
+            await idle(agent)
+            assert agent.live()["spec"]["channel"] == "fast-4.15"
+            requests = since(agent.sandbox, before)
+            expected = {("patch", "clusterversions"): 1}
+            # One Event "DriftCorrected", then the same Event counted again.
+            expected[("create", "events") if edit == 0 else ("patch", "events")] = 1
+            assert requests == expected, f"edit {edit + 1}"
+
+
+async def test_a_takeover_waits_for_the_operator_s_answer_and_pins_to_it(tmp_path: Path) -> None:
+    """An apply pinned to the edit's version would be refused by the operator's status write
+    that answers the edit; the takeover is sent once that answer is in, pinned to it."""
+    async with running_agent(tmp_path, "idle-4.15") as agent:
+        await agent.commit({SPEC_PATH: spec(agent.cluster_id, "fast-4.15")}, "fast")
         await idle(agent)
-        assert agent.live()["spec"]["channel"] == "fast-4.15"
-        requests = since(agent.sandbox, before)
-    assert requests == {("patch", "clusterversions"): 1, ("create", "events"): 1}
+        store = agent.sandbox.store
+        for watcher in [w for w in store.watchers if w.internal]:  # this test answers instead
+            store.stop_watching(watcher)
+        before = counted(agent.sandbox)
+        hand_edit(agent, "candidate-4.15")
+        edited = agent.live()
+        await asyncio.sleep(0.3)  # the agent has seen the edit; the operator is slow today
+        assert agent.live()["spec"]["channel"] == "candidate-4.15"
+        answer = {**edited["status"], "observedGeneration": edited["metadata"]["generation"]}
+        answered = agent.sandbox.api.patch(
+            Target(CLUSTER_VERSIONS, "", "version", "status"),
+            MERGE_PATCH,
+            {"status": answer},
+            WriteOptions(manager="cluster-version-operator"),
+        ).object
+        await until(lambda: agent.live()["spec"]["channel"] == "fast-4.15", 10)
+        corrected = agent.live()
+        assert int(corrected["metadata"]["resourceVersion"]) == (
+            int(answered["metadata"]["resourceVersion"]) + 1
+        )
+        await idle(agent)
+        assert since(agent.sandbox, before)[("patch", "clusterversions")] == 1
+
+
+async def test_an_operator_that_stops_answering_holds_one_takeover_then_none(
+    tmp_path: Path,
+) -> None:
+    async with running_agent(tmp_path, "idle-4.15") as agent:
+        await agent.commit({SPEC_PATH: spec(agent.cluster_id, "fast-4.15")}, "fast")
+        await idle(agent)
+        cluster = agent.runtime.cluster
+        assert isinstance(cluster, KubeCluster)
+        assert cluster.operator_answers
+        store = agent.sandbox.store
+        for watcher in [w for w in store.watchers if w.internal]:  # the operator stops
+            store.stop_watching(watcher)
+        for _ in range(2):
+            seen = len(agent.outcomes)
+            hand_edit(agent, "candidate-4.15")
+            await agent.outcome(lambda o: o.reason == "DriftCorrected", since=seen)
+            assert agent.live()["spec"]["channel"] == "fast-4.15"
+            assert not cluster.operator_answers  # the first edit waited; later ones do not
 
 
 async def test_while_the_watch_is_down_cycles_read_the_object_and_stop_once_it_is_back(

@@ -204,6 +204,9 @@ class LeaderOnlyCluster:
     async def get(self) -> JsonObject | None:
         return await self._cluster.get()
 
+    async def answered(self, live: JsonObject, within: float) -> JsonObject:
+        return await self._cluster.answered(live, within)
+
     async def apply(self, body: JsonObject, *, force: bool, dry_run: bool) -> JsonObject:
         if not self._elector.leading:
             raise NotLeaderError(

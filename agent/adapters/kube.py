@@ -6,6 +6,7 @@ while the watch is current. I/O adapter implementing the `Cluster` port.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -91,6 +92,11 @@ class KubeCluster:
         self._watch_current = False
         # Our own apply's answer, newer than what the watch delivered until its event arrives.
         self._applied: JsonObject | None = None
+        # Whether the operator answers spec changes (its observedGeneration was seen moving
+        # up, and it has not since left one unanswered past a wait), and a flag each delivery
+        # raises.
+        self._operator_answers = False
+        self._delivered = asyncio.Event()
         # For people: the kubeconfig's name for the cluster, else the server's URL.
         self.name = str(api.configuration.host)
 
@@ -121,6 +127,11 @@ class KubeCluster:
     def events(self, namespace: str) -> EventRecorder:
         """An Event recorder on the same connection, writing into `namespace`."""
         return EventRecorder(self._api, namespace)
+
+    @property
+    def operator_answers(self) -> bool:
+        """Whether a takeover waits for the operator's answer to the edit it takes back."""
+        return self._operator_answers
 
     @property
     def watch_current(self) -> bool:
@@ -322,9 +333,38 @@ class KubeCluster:
     def _seen(self, watched: JsonObject | None) -> None:
         """What the watch delivered; our apply's answer stays in front of it while it is
         newer (the watch has not caught up with that apply yet)."""
+        before = _observed_generation(self._watched)
+        after = _observed_generation(watched)
+        if before is not None and after is not None and after > before:
+            self._operator_answers = True
         self._watched, self._watch_current = watched, True
         if self._applied is not None and not _older(watched, self._applied):
             self._applied = None
+        self._delivered.set()
+
+    async def answered(self, live: JsonObject, within: float) -> JsonObject:
+        generation = (live.get("metadata") or {}).get("generation")
+        observed = _observed_generation(live)
+        if not isinstance(generation, int) or observed is None or observed >= generation:
+            return live
+        if not self._operator_answers:
+            return live
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while self._watch_current:
+            newest = self._watched
+            if newest is not None and (_observed_generation(newest) or 0) >= generation:
+                return newest
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            self._delivered.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await self._delivered.wait()
+        # No answer in time: later changes are not held for it until it answers again.
+        self._operator_answers = False
+        return live
 
     async def _list(self) -> tuple[JsonObject | None, str]:
         reply = await self._send(
@@ -448,3 +488,8 @@ def _transport_error(exc: BaseException) -> KubeError:
 
 def _truncate(text: str) -> str:
     return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+
+
+def _observed_generation(obj: JsonObject | None) -> int | None:
+    found = ((obj or {}).get("status") or {}).get("observedGeneration")
+    return found if isinstance(found, int) else None

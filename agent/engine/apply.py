@@ -14,6 +14,9 @@ from agent.sync.diff import FIELD_MANAGER
 from agent.sync.takeover import predict_takeover
 
 Taken = tuple[tuple[str, str], ...]
+# How long a takeover waits for the operator to answer the edit it takes back; only while
+# the operator has been seen answering edits at all (an operator that stops is not waited on).
+OPERATOR_ANSWER_WAIT = 1.0
 
 
 async def apply_taking_back(
@@ -57,6 +60,12 @@ async def _forced_as_predicted(
         version = _version(live)
         if not takeover.only_imperative or not version:
             return None
+        if not attempt and not dry_run:
+            # The operator answers an edit of the spec with a status write of its own, which
+            # would refuse an apply pinned to the edit's version: let it answer first.
+            answered = await cluster.answered(live, OPERATOR_ANSWER_WAIT)
+            if answered is not live and _same_intent(live, answered) and _version(answered):
+                live, version = answered, _version(answered)
         metadata = {**(body.get("metadata") or {}), "resourceVersion": version}
         try:
             pinned = {**body, "metadata": metadata}

@@ -34,6 +34,12 @@ class Cluster(Protocol):
 
     async def get(self) -> JsonObject | None: ...
 
+    async def answered(self, live: JsonObject, within: float) -> JsonObject:
+        """The newest object the watch delivered once the cluster-version operator has
+        answered `live`'s generation (status.observedGeneration caught up), waiting at most
+        `within` seconds and only while the operator has been seen answering; else `live`."""
+        ...
+
     async def apply(self, body: JsonObject, *, force: bool, dry_run: bool) -> JsonObject:
         """Server-side apply `body` as field manager cvsync; raise KubeError subclasses."""
         ...
