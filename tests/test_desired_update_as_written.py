@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gitrepo import Remote, git
+from ruamel.yaml import YAML
 from sandbox_support import SandboxThread, sandbox_thread
 
 from agent.sandbox.apiserver.access import FULL_ACCESS
@@ -82,7 +83,7 @@ def test_a_plan_against_the_committed_status_file_lists_what_the_cluster_plan_li
         target = live["status"]["availableUpdates"][0]["version"]
         remote = Remote(tmp_path / "git")
         remote.commit({SPEC_PATH: spec(live, "stable-4.15", target)}, f"update to {target}")
-        _run_until_status_commit(remote, kubeconfig, tmp_path / "agent")
+        _run_until_status_commit(remote, kubeconfig, tmp_path / "agent", target)
         assert live_of(running)["spec"]["desiredUpdate"]["version"] == target
 
         # The next pull request changes the channel and leaves desiredUpdate as it is.
@@ -108,9 +109,11 @@ def test_a_plan_against_the_committed_status_file_lists_what_the_cluster_plan_li
     assert held_from_status == held_from_cluster
 
 
-def _run_until_status_commit(remote: Remote, kubeconfig: Path, workdir: Path) -> None:
+def _run_until_status_commit(remote: Remote, kubeconfig: Path, workdir: Path, target: str) -> None:
     """`cvsync run --write-back` until it has applied git's target and committed a status
-    file that records the request, then stopped."""
+    file in which the operator has taken the request, then stopped. The first status commit
+    after the apply may precede the operator's answer; a plan against it rightly differs
+    from one against the cluster a moment later, so the test waits for the settled one."""
     process = subprocess.Popen(
         [
             sys.executable, "-m", "agent", "run", "--cluster", "east", "--repo", remote.url,
@@ -122,13 +125,22 @@ def _run_until_status_commit(remote: Remote, kubeconfig: Path, workdir: Path) ->
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
-        while "requested: true" not in _remote_file(remote, STATUS_PATH):
+        while not _operator_took_request(_remote_file(remote, STATUS_PATH), target):
             assert process.poll() is None, "cvsync run exited early"
-            assert time.monotonic() < deadline, "no status commit recorded the request"
+            assert time.monotonic() < deadline, "no status commit recorded the operator's answer"
             time.sleep(0.2)
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def _operator_took_request(status_text: str, target: str) -> bool:
+    """The status file says the operator has read the spec that requests `target`."""
+    status = YAML(typ="safe").load(status_text) if status_text else None
+    if not isinstance(status, dict):
+        return False
+    desired = status.get("desired") or {}
+    return status.get("stale") is False and desired.get("version") == target
 
 
 def _remote_file(remote: Remote, path: str) -> str:
